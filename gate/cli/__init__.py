@@ -1,0 +1,72 @@
+"""The ``gate`` command line: thin adapters that parse options, call the library, print.
+
+Exit codes: 0 pass, 1 error (including usage errors, so a typo never reads as "gate
+closed"), 2 gate closed. Heavy modules are imported inside commands so that
+``gate --help`` answers fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from gate import __version__
+from gate.cli import _state
+from gate.cli.commands import inspect_command, tree_command
+
+app = typer.Typer(
+    name="gate",
+    help="Decide whether a container image may ship: SBOM, scan, policy, then sign and attest.\n\n"
+    "Exit codes: 0 pass, 1 error, 2 gate closed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gate {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    _state.debug = debug
+    level = "DEBUG" if debug else os.environ.get("GATE_LOGLEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="gate: %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+app.command("inspect")(inspect_command)
+app.command("tree")(tree_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``gate`` console script; never lets a usage error exit 2."""
+    from gate.errors import EXIT_ERROR, EXIT_GATE_CLOSED, GateError
+
+    try:
+        app(args=argv, prog_name="gate")
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else EXIT_ERROR)
+        if code == EXIT_GATE_CLOSED and not _state.gate_closed:
+            code = EXIT_ERROR  # click's usage errors exit 2; only a real verdict may
+    except GateError as error:
+        if _state.debug:
+            import traceback
+
+            traceback.print_exc()
+        typer.echo(f"gate: error: {error.diagnostics()}", err=True)
+        code = error.exit_code
+    sys.exit(code)

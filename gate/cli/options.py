@@ -1,0 +1,47 @@
+"""Options shared by the commands that read images."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import typer
+
+
+class OutputFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+ImageArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="IMAGE",
+        help="REGISTRY/REPO[:TAG][@DIGEST], oci:DIR[:TAG], docker-archive:FILE or dir:PATH.",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+PlatformOption = Annotated[
+    str | None,
+    typer.Option(
+        "--platform",
+        help="OS/ARCH[/VARIANT] to pick from a multi-platform image "
+        "[default: linux/amd64, or the host's architecture].",
+    ),
+]
+InsecureOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--insecure-registry",
+        metavar="HOST",
+        help="Allow plain HTTP to HOST (repeatable; also GATE_INSECURE_REGISTRIES). "
+        "Loopback registries always may.",
+    ),
+]
+
+
+def registry_client(insecure: list[str] | None):  # noqa: ANN201 - lazy import keeps --help fast
+    from gate.image import RegistryClient, Transport
+
+    return RegistryClient(transport=Transport(insecure_hosts=insecure or ()))

@@ -1,0 +1,73 @@
+"""Errors gate reports to its users.
+
+Every failure a user can cause or fix (a bad reference, a registry that refuses, a
+corrupt layer, a wrong password) is a :class:`GateError`. The CLI prints its message on
+one line and exits 1; ``--debug`` adds the traceback. Anything else is a bug in gate.
+
+    GateError                       exit 1, one-line message
+    ├── ReferenceError_             an image reference that cannot be parsed
+    ├── CredentialsError            a credential store or helper that fails
+    ├── RegistryError               the registry refused, lied or could not be reached
+    │   ├── AuthenticationError     401/403 after every credential was tried
+    │   └── NotFoundError           manifest, blob or tag absent
+    ├── IntegrityError              content does not match its digest or size
+    ├── ImageFormatError            a manifest, config, index or layout that is malformed
+    └── LayerError                  a layer tarball that is hostile or corrupt
+
+"Gate closed" (policy or verification failed, exit 2) is not an error: it is a result,
+and the commands that produce it return it explicitly.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_GATE_CLOSED = 2
+
+
+class GateError(Exception):
+    """A failure with a message fit for the user; the CLI exits 1."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def diagnostics(self) -> str:
+        """The one-line message, with what to do about it when we know."""
+        text = " ".join(self.message.split())
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ReferenceError_(GateError):
+    """An image reference that cannot be parsed."""
+
+
+class CredentialsError(GateError):
+    """A credential store, helper program or auth file that fails."""
+
+
+class RegistryError(GateError):
+    """The registry refused, answered nonsense, or could not be reached."""
+
+
+class AuthenticationError(RegistryError):
+    """The registry refused every credential we had."""
+
+
+class NotFoundError(RegistryError):
+    """A manifest, blob or tag does not exist."""
+
+
+class IntegrityError(GateError):
+    """Content whose digest or size does not match what was promised."""
+
+
+class ImageFormatError(GateError):
+    """A manifest, index, config or layout that is malformed or unsupported."""
+
+
+class LayerError(GateError):
+    """A layer tarball that is corrupt or tries to escape the image root."""

@@ -1,0 +1,98 @@
+"""What is attached to an image: OCI 1.1 referrers and cosign-style tags (`gate tree`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gate.errors import NotFoundError
+from gate.image.image import DirImage, Image
+from gate.image.layout import OciLayout
+from gate.image.manifest import Manifest
+from gate.image.registry import RegistryRepository
+from gate.image.store import referrers_tag
+
+COSIGN_SUFFIXES = {"sig": "cosign signatures", "att": "cosign attestations", "sbom": "cosign SBOMs"}
+PREDICATE_TYPE_ANNOTATIONS = (
+    "dev.sigstore.bundle.predicateType",
+    "predicateType",
+    "in-toto.io/predicate-type",
+)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    subject: str
+    kind: str  # "referrer" or one of COSIGN_SUFFIXES' keys
+    reference: str  # the digest (referrers) or tag (cosign) it is stored under
+    digest: str
+    artifact_type: str
+    entries: int  # layers: signatures or attestations it holds
+    predicate_types: tuple[str, ...] = ()
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def find_attachments(image: Image | DirImage) -> list[Attachment]:
+    """Referrers and cosign tags of the image's digest (and of the platform manifest's)."""
+    if isinstance(image, DirImage) or not isinstance(image.store, RegistryRepository | OciLayout):
+        return []
+    store = image.store
+    subjects = [image.digest] + ([image.manifest.digest] if image.index else [])
+    tags = set(store.list_tags())
+    found: list[Attachment] = []
+    for subject in subjects:
+        for descriptor in store.referrers(subject):
+            document = store.get_document(descriptor.digest)
+            found.append(
+                Attachment(
+                    subject=subject,
+                    kind="referrer",
+                    reference=descriptor.digest,
+                    digest=descriptor.digest,
+                    artifact_type=descriptor.artifact_type or "",
+                    entries=_entry_count(document),
+                    predicate_types=_predicate_types(document, descriptor.annotations),
+                    annotations=descriptor.annotations,
+                )
+            )
+        for suffix in COSIGN_SUFFIXES:
+            tag = f"{referrers_tag(subject)}.{suffix}"
+            if tag not in tags:
+                continue
+            try:
+                document = store.get_document(tag)
+            except NotFoundError:
+                continue
+            found.append(
+                Attachment(
+                    subject=subject,
+                    kind=suffix,
+                    reference=tag,
+                    digest=document.digest,
+                    artifact_type=document.artifact_type
+                    or (
+                        document.config.media_type if isinstance(document, Manifest) else document.media_type
+                    ),
+                    entries=_entry_count(document),
+                    predicate_types=_predicate_types(document, {}),
+                )
+            )
+    return found
+
+
+def _entry_count(document: object) -> int:
+    return len(document.layers) if isinstance(document, Manifest) else 0
+
+
+def _predicate_types(document: object, annotations: dict[str, str]) -> tuple[str, ...]:
+    found = [annotations[key] for key in PREDICATE_TYPE_ANNOTATIONS if key in annotations]
+    if isinstance(document, Manifest):
+        found += [
+            layer.annotations[key]
+            for layer in document.layers
+            for key in PREDICATE_TYPE_ANNOTATIONS
+            if key in layer.annotations
+        ]
+        found += [
+            document.annotations[key] for key in PREDICATE_TYPE_ANNOTATIONS if key in document.annotations
+        ]
+    return tuple(dict.fromkeys(found))

@@ -1,0 +1,379 @@
+"""An OCI distribution client: pull, push, referrers and tags, on ``requests``.
+
+    client = RegistryClient()
+    repo = client.repository(parse_registry_reference("127.0.0.1:5000/team/app"))
+    manifest = repo.get_document("1.0")
+    with repo.open_blob(manifest.config) as blob: ...
+
+Every manifest and blob read is checked against its digest and size; a registry that
+answers with other content is an error, never silently accepted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+from gate.errors import ImageFormatError, IntegrityError, NotFoundError, RegistryError
+from gate.image.auth import RegistryAuth, repository_scope
+from gate.image.credentials import Credentials, lookup_credentials
+from gate.image.digest import VerifyingReader, digest_of, validate_digest, verify_bytes
+from gate.image.manifest import (
+    ACCEPTED_MANIFEST_TYPES,
+    MAX_MANIFEST_SIZE,
+    OCI_INDEX,
+    Descriptor,
+    Index,
+    Manifest,
+    parse_document,
+)
+from gate.image.reference import RegistryRef
+from gate.image.store import add_fallback_referrer, read_fallback_referrers
+from gate.image.transport import Transport
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 8 * 1024 * 1024
+_ACCEPT = ", ".join(ACCEPTED_MANIFEST_TYPES)
+
+
+@dataclass
+class RegistryClient:
+    """Talks to any number of registries, one authenticator per host."""
+
+    transport: Transport = field(default_factory=Transport)
+    credentials: dict[str, Credentials | None] = field(default_factory=dict)
+    _auth: dict[str, RegistryAuth] = field(default_factory=dict)
+
+    def repository(self, ref: RegistryRef) -> RegistryRepository:
+        return RegistryRepository(self, ref.api_host, ref.repository, ref.registry)
+
+    def auth_for(self, host: str, registry: str) -> RegistryAuth:
+        if host not in self._auth:
+            creds = (
+                self.credentials[registry] if registry in self.credentials else lookup_credentials(registry)
+            )
+            self._auth[host] = RegistryAuth(host=host, transport=self.transport, credentials=creds)
+        return self._auth[host]
+
+
+@dataclass
+class RegistryRepository:
+    """One repository (``team/app``) in one registry."""
+
+    client: RegistryClient
+    host: str
+    name: str
+    registry: str
+
+    def describe(self) -> str:
+        return f"{self.registry}/{self.name}"
+
+    # -- reading --------------------------------------------------------------------------
+
+    def resolve(self, reference: str) -> Descriptor:
+        """HEAD a tag or digest: its media type, digest and size."""
+        response = self._send("HEAD", f"manifests/{reference}", headers={"Accept": _ACCEPT})
+        self._raise_for_status(response, f"manifest {reference}")
+        digest = response.headers.get("Docker-Content-Digest")
+        media_type = (response.headers.get("Content-Type") or "").split(";")[0]
+        size = response.headers.get("Content-Length")
+        if not digest or media_type not in ACCEPTED_MANIFEST_TYPES or not (size or "").isdigit():
+            document = self.get_document(reference)
+            return document.descriptor
+        if reference.startswith("sha") and ":" in reference and digest != reference:
+            raise IntegrityError(f"{self.describe()}: registry reports digest {digest} for {reference}")
+        return Descriptor(media_type, validate_digest(digest), int(size))
+
+    def get_document(self, reference: str) -> Manifest | Index:
+        """GET a manifest or index by tag or digest, verified."""
+        response = self._send("GET", f"manifests/{reference}", headers={"Accept": _ACCEPT}, stream=True)
+        with contextlib.closing(response):
+            self._raise_for_status(response, f"manifest {reference}")
+            raw = _read_bounded(response, MAX_MANIFEST_SIZE, f"manifest {reference}")
+        expected = reference if ":" in reference else response.headers.get("Docker-Content-Digest")
+        if expected:
+            verify_bytes(raw, validate_digest(expected), what=f"manifest {self.describe()}:{reference}")
+        try:
+            return parse_document(raw, media_type=response.headers.get("Content-Type"), digest=expected)
+        except ImageFormatError as error:
+            raise ImageFormatError(f"{self.describe()}:{reference}: {error.message}") from error
+
+    @contextlib.contextmanager
+    def open_blob(self, descriptor: Descriptor) -> Iterator[VerifyingReader]:
+        """Stream a blob; reading it to the end checks its size and digest."""
+        response = self._send("GET", f"blobs/{descriptor.digest}", stream=True)
+        with contextlib.closing(response):
+            self._raise_for_status(response, f"blob {descriptor.digest}")
+            response.raw.decode_content = False
+            yield VerifyingReader(
+                response.raw, descriptor.digest, descriptor.size, what=f"blob {descriptor.digest}"
+            )
+
+    def read_blob(self, descriptor: Descriptor, max_size: int) -> bytes:
+        if descriptor.size > max_size:
+            raise ImageFormatError(f"blob {descriptor.digest} is {descriptor.size} bytes, over {max_size}")
+        with self.open_blob(descriptor) as reader:
+            data = reader.read()
+            reader.drain()
+        return data
+
+    def has_blob(self, digest: str) -> bool:
+        response = self._send("HEAD", f"blobs/{digest}")
+        if response.status_code == 404:
+            return False
+        self._raise_for_status(response, f"blob {digest}")
+        return True
+
+    def list_tags(self) -> list[str]:
+        tags: list[str] = []
+        url: str | None = self._url("tags/list")
+        while url:
+            response = self._send_url("GET", url, self._scopes("pull"))
+            if response.status_code == 404:
+                return tags
+            self._raise_for_status(response, "tag list")
+            data = _json_object(response, f"{self.describe()} tag list")
+            tags.extend(t for t in data.get("tags") or [] if isinstance(t, str))
+            url = _next_link(response, url)
+        return tags
+
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list[Descriptor]:
+        """Manifests whose subject is ``digest``: the referrers API, else the fallback tag."""
+        params = {"artifactType": artifact_type} if artifact_type else None
+        response = self._send("GET", f"referrers/{digest}", params=params)
+        if response.status_code == 200:
+            index = parse_document(response.content, media_type=OCI_INDEX)
+            if not isinstance(index, Index):
+                raise ImageFormatError(f"{self.describe()}: referrers answer is not an index")
+            found = list(index.manifests)
+        elif response.status_code == 404:
+            found = read_fallback_referrers(self, digest)
+        else:
+            self._raise_for_status(response, f"referrers of {digest}")
+            found = []
+        if artifact_type:
+            found = [d for d in found if d.artifact_type == artifact_type]
+        return found
+
+    # -- writing --------------------------------------------------------------------------
+
+    def push_blob(
+        self,
+        content: bytes | Path,
+        *,
+        digest: str | None = None,
+        mount_from: str | None = None,
+        chunk_size: int | None = None,
+    ) -> Descriptor:
+        """Upload a blob unless present; mount it from ``mount_from`` in the same registry if we can."""
+        size = len(content) if isinstance(content, bytes) else content.stat().st_size
+        digest = digest or _digest_content(content)
+        descriptor = Descriptor("application/octet-stream", digest, size)
+        if self.has_blob(digest):
+            return descriptor
+        if mount_from and mount_from != self.name:
+            location = self._start_upload(params={"mount": digest, "from": mount_from}, mount_from=mount_from)
+            if location is None:
+                return descriptor
+        else:
+            location = self._start_upload()
+        if chunk_size:
+            location = self._upload_chunks(location, content, chunk_size)
+            self._finish_upload(location, digest, b"")
+        else:
+            self._finish_upload(location, digest, content)
+        return descriptor
+
+    def push_manifest(
+        self, document: Manifest | Index | bytes, *, media_type: str | None = None, tag: str | None = None
+    ) -> Descriptor:
+        """PUT a manifest or index by tag (or by digest) and keep the referrers index current."""
+        parsed = (
+            document
+            if isinstance(document, Manifest | Index)
+            else parse_document(document, media_type=media_type)
+        )
+        reference = tag or parsed.digest
+        response = self._send(
+            "PUT",
+            f"manifests/{reference}",
+            body=parsed.raw,
+            push=True,
+            headers={"Content-Type": parsed.media_type},
+        )
+        self._raise_for_status(response, f"manifest {reference}", expected=(201,))
+        returned = response.headers.get("Docker-Content-Digest")
+        if returned and returned != parsed.digest:
+            raise IntegrityError(
+                f"{self.describe()}: registry stored manifest as {returned}, expected {parsed.digest}"
+            )
+        descriptor = parsed.descriptor
+        if parsed.subject and not response.headers.get("OCI-Subject"):
+            add_fallback_referrer(self, parsed)
+        return descriptor
+
+    def _start_upload(
+        self, params: dict[str, str] | None = None, mount_from: str | None = None
+    ) -> str | None:
+        extra = frozenset({repository_scope(mount_from, "pull")}) if mount_from else frozenset()
+        response = self._send(
+            "POST", "blobs/uploads/", params=params, push=True, extra_scopes=extra, body=b""
+        )
+        if response.status_code == 201 and params and "mount" in params:
+            return None
+        self._raise_for_status(response, "blob upload", expected=(202,))
+        location = response.headers.get("Location")
+        if not location:
+            raise RegistryError(f"{self.describe()}: upload started without a Location")
+        return urljoin(response.url, location)
+
+    def _upload_chunks(self, location: str, content: bytes | Path, chunk_size: int) -> str:
+        offset = 0
+        for chunk in _iter_chunks(content, chunk_size):
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                "Content-Length": str(len(chunk)),
+            }
+            response = self._send_url(
+                "PATCH", location, self._scopes("pull,push"), headers=headers, body=chunk
+            )
+            self._raise_for_status(response, "blob chunk", expected=(202,))
+            location = urljoin(response.url, response.headers.get("Location") or location)
+            offset += len(chunk)
+        return location
+
+    def _finish_upload(self, location: str, digest: str, content: bytes | Path) -> None:
+        body: Any = content if isinstance(content, bytes) else (lambda: content.open("rb"))
+        separator = "&" if "?" in location else "?"
+        response = self._send_url(
+            "PUT",
+            f"{location}{separator}digest={digest}",
+            self._scopes("pull,push"),
+            headers={"Content-Type": "application/octet-stream"},
+            body=body,
+        )
+        self._raise_for_status(response, f"blob {digest}", expected=(201,))
+        returned = response.headers.get("Docker-Content-Digest")
+        if returned and returned != digest:
+            raise IntegrityError(f"{self.describe()}: registry stored blob as {returned}, expected {digest}")
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.client.transport.base_url(self.host)}/v2/{self.name}/{path}"
+
+    def _scopes(self, actions: str) -> frozenset[str]:
+        return frozenset({repository_scope(self.name, actions)})
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        push: bool = False,
+        extra_scopes: frozenset[str] = frozenset(),
+        **kwargs: Any,
+    ) -> Any:
+        scopes = self._scopes("pull,push" if push else "pull") | extra_scopes
+        return self._send_url(method, self._url(path), scopes, **kwargs)
+
+    def _send_url(
+        self,
+        method: str,
+        url: str,
+        scopes: frozenset[str],
+        *,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        auth = self.client.auth_for(self.host, self.registry)
+        headers = dict(headers or {})
+        response = self.client.transport.request(
+            method, url, headers={**headers, **auth.headers_for(scopes)}, allow_redirects=True, **kwargs
+        )
+        if response.status_code == 401:
+            response.close()
+            retry_headers = auth.answer_challenge(response, scopes)
+            response = self.client.transport.request(
+                method, url, headers={**headers, **retry_headers}, allow_redirects=True, **kwargs
+            )
+            if response.status_code == 401:
+                raise auth.refused(401, scopes)
+        if response.status_code == 403:
+            raise auth.refused(403, scopes)
+        return response
+
+    def _raise_for_status(self, response: Any, what: str, expected: tuple[int, ...] = (200,)) -> None:
+        status = response.status_code
+        if status in expected:
+            return
+        if status == 404:
+            raise NotFoundError(f"{self.describe()}: {what} not found")
+        detail = _error_detail(response)
+        raise RegistryError(f"{self.describe()}: {what}: HTTP {status}{detail}")
+
+
+def _error_detail(response: Any) -> str:
+    try:
+        errors = response.json().get("errors") or []
+        first = errors[0]
+        return f" {first.get('code', '')}: {first.get('message', '')}".rstrip(": ")
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
+
+
+def _read_bounded(response: Any, limit: int, what: str) -> bytes:
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ImageFormatError(f"{what} is {declared} bytes, over the {limit} byte limit")
+    data = bytearray()
+    for chunk in response.iter_content(65536):
+        data += chunk
+        if len(data) > limit:
+            raise ImageFormatError(f"{what} is over the {limit} byte limit")
+    return bytes(data)
+
+
+def _json_object(response: Any, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(response.content)
+    except ValueError as error:
+        raise RegistryError(f"{what} is not valid JSON") from error
+    if not isinstance(data, dict):
+        raise RegistryError(f"{what} is not a JSON object")
+    return data
+
+
+def _next_link(response: Any, current: str) -> str | None:
+    link = response.links.get("next", {}).get("url")
+    return urljoin(current, link) if link else None
+
+
+def _digest_content(content: bytes | Path) -> str:
+    if isinstance(content, bytes):
+        return digest_of(content)
+    import hashlib
+
+    hasher = hashlib.sha256()
+    with content.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+    return f"sha256:{hasher.hexdigest()}"
+
+
+def _iter_chunks(content: bytes | Path, chunk_size: int) -> Iterator[bytes]:
+    if isinstance(content, bytes):
+        for start in range(0, len(content), chunk_size):
+            yield content[start : start + chunk_size]
+        return
+    with content.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk

@@ -1,0 +1,96 @@
+"""A root filesystem on disk (``dir:PATH``) seen through the same interface as an image.
+
+Nothing outside ``PATH`` is ever read: the tree is listed without following symlinks,
+symlinks are resolved by the image resolver (inside the root), and files are opened with
+``O_NOFOLLOW`` so a symlink swapped in after listing is refused, not followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+from gate.errors import GateError, NotFoundError
+from gate.image.filesystem import FileEntry, FileSystem, Kind
+
+DIR_LAYER = "dir"
+
+
+class DirFileSystem(FileSystem):
+    """A directory tree as a single-layer filesystem."""
+
+    def __init__(self, root: Path, layer_digest: str = DIR_LAYER) -> None:
+        super().__init__()
+        if not root.is_dir():
+            raise NotFoundError(f"{root} is not a directory")
+        self.root = root
+        self._host_paths: list[str] = []
+        self._readers[0] = self._read
+        entries = [self._entry(rel, st, layer_digest) for rel, st in _walk(root)]
+        self._apply_layer(0, layer_digest, entries, set(), set())
+
+    def _entry(self, relative: str, st: os.stat_result, layer_digest: str) -> FileEntry:
+        common = {
+            "mode": stat.S_IMODE(st.st_mode),
+            "uid": st.st_uid,
+            "gid": st.st_gid,
+            "layer_index": 0,
+            "layer_digest": layer_digest,
+        }
+        if stat.S_ISREG(st.st_mode):
+            self._host_paths.append(relative)
+            return FileEntry(
+                relative, Kind.FILE, size=st.st_size, content=(0, len(self._host_paths) - 1), **common
+            )
+        if stat.S_ISDIR(st.st_mode):
+            return FileEntry(relative, Kind.DIR, size=0, **common)
+        if stat.S_ISLNK(st.st_mode):
+            target = os.readlink(self.root / relative)
+            return FileEntry(relative, Kind.SYMLINK, size=0, link_target=target, **common)
+        return FileEntry(relative, Kind.OTHER, size=0, **common)
+
+    def _read(self, index: int, size: int, _total: int) -> bytes:
+        host_path = self.root / self._host_paths[index]
+        try:
+            fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as error:
+            raise GateError(f"cannot read {host_path}: {error.strerror}") from error
+        try:
+            return os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
+
+
+def _walk(root: Path) -> list[tuple[str, os.stat_result]]:
+    found: list[tuple[str, os.stat_result]] = []
+    pending = [""]
+    while pending:
+        relative_dir = pending.pop()
+        try:
+            with os.scandir(root / relative_dir) as it:
+                for item in it:
+                    relative = f"{relative_dir}/{item.name}" if relative_dir else item.name
+                    st = item.stat(follow_symlinks=False)
+                    found.append((relative, st))
+                    if stat.S_ISDIR(st.st_mode):
+                        pending.append(relative)
+        except PermissionError:
+            continue
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+def tree_digest(filesystem: DirFileSystem) -> str:
+    """A digest of the listing and contents, so a ``dir:`` scan can be reproduced."""
+    hasher = hashlib.sha256()
+    for entry in filesystem.walk():
+        if entry.kind is Kind.FILE:
+            detail = hashlib.sha256(filesystem.read_bytes(entry)).hexdigest()
+        else:
+            detail = entry.link_target or ""
+        hasher.update(
+            f"{entry.path}\0{entry.kind.value}\0{entry.mode:o}\0{detail}\n".encode("utf-8", "surrogateescape")
+        )
+    return f"sha256:{hasher.hexdigest()}"

@@ -1,0 +1,90 @@
+"""What every place that holds images offers: a registry repository, an OCI layout, an archive.
+
+Later stages read and publish through this interface and never touch HTTP or tar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from gate.errors import ImageFormatError, NotFoundError
+from gate.image.digest import VerifyingReader, validate_digest
+from gate.image.manifest import OCI_INDEX, Descriptor, Index, Manifest, canonical_json
+
+
+class ReadableStore(Protocol):
+    def describe(self) -> str:
+        """Where this store is, for messages."""
+
+    def get_document(self, reference: str) -> Manifest | Index:
+        """A manifest or index by tag or digest, verified against its digest."""
+
+    def open_blob(self, descriptor: Descriptor) -> contextlib.AbstractContextManager[VerifyingReader]:
+        """A stream of the blob; reading it to the end verifies size and digest."""
+
+    def read_blob(self, descriptor: Descriptor, max_size: int) -> bytes:
+        """A small blob (config, signature payload) read whole and verified."""
+
+
+class Store(ReadableStore, Protocol):
+    def has_blob(self, digest: str) -> bool: ...
+
+    def push_blob(self, content: bytes | Path, *, digest: str | None = None) -> Descriptor: ...
+
+    def push_manifest(
+        self, document: Manifest | Index | bytes, *, media_type: str | None = None, tag: str | None = None
+    ) -> Descriptor: ...
+
+    def list_tags(self) -> list[str]: ...
+
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list[Descriptor]: ...
+
+
+def referrers_tag(digest: str) -> str:
+    """The OCI referrers tag schema: ``sha256:abc`` -> ``sha256-abc``."""
+    algorithm, encoded = validate_digest(digest).split(":", 1)
+    return f"{algorithm[:32]}-{encoded[:64]}"
+
+
+def read_fallback_referrers(store: ReadableStore, digest: str) -> list[Descriptor]:
+    """Entries of the ``sha256-<hex>`` referrers index, or none when the tag is absent."""
+    tag = referrers_tag(digest)
+    try:
+        index = store.get_document(tag)
+    except NotFoundError:
+        return []
+    if not isinstance(index, Index):
+        raise ImageFormatError(f"{store.describe()}:{tag} should be a referrers index but is a manifest")
+    return list(index.manifests)
+
+
+def add_fallback_referrer(store: Store, document: Manifest | Index) -> None:
+    """Append ``document`` to its subject's referrers index (read, modify, write back)."""
+    assert document.subject is not None
+    entries = read_fallback_referrers(store, document.subject.digest)
+    if any(entry.digest == document.digest for entry in entries):
+        return
+    artifact_type = document.artifact_type
+    if artifact_type is None and isinstance(document, Manifest):
+        artifact_type = document.config.media_type
+    entries.append(
+        Descriptor(
+            document.media_type,
+            document.digest,
+            len(document.raw),
+            annotations=document.annotations,
+            artifact_type=artifact_type,
+        )
+    )
+    raw = canonical_json(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry.to_json() for entry in entries]}
+    )
+    store.push_manifest(raw, media_type=OCI_INDEX, tag=referrers_tag(document.subject.digest))
+
+
+def iter_chunks(stream: VerifyingReader, size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := stream.read(size):
+        yield chunk
