@@ -124,8 +124,9 @@ class RegistryRepository:
             reader.drain()
         return data
 
-    def has_blob(self, digest: str) -> bool:
-        response = self._send("HEAD", f"blobs/{digest}")
+    def has_blob(self, digest: str, *, for_push: bool = False) -> bool:
+        """HEAD a blob; ``for_push`` asks for the push scope up front (one token per push)."""
+        response = self._send("HEAD", f"blobs/{digest}", push=for_push)
         if response.status_code == 404:
             return False
         self._raise_for_status(response, f"blob {digest}")
@@ -176,7 +177,7 @@ class RegistryRepository:
         size = len(content) if isinstance(content, bytes) else content.stat().st_size
         digest = digest or _digest_content(content)
         descriptor = Descriptor("application/octet-stream", digest, size)
-        if self.has_blob(digest):
+        if self.has_blob(digest, for_push=True):
             return descriptor
         if mount_from and mount_from != self.name:
             location = self._start_upload(params={"mount": digest, "from": mount_from}, mount_from=mount_from)
