@@ -25,7 +25,9 @@ GATE = [sys.executable, "-m", "gate"]
 
 def run_gate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([*GATE, *args], capture_output=True, text=True, env=full_env, timeout=120, check=False)
+    return subprocess.run(
+        [*GATE, *args], capture_output=True, text=True, env=full_env, timeout=120, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,8 @@ def sample_layout(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_help_is_fast_because_imports_are_lazy() -> None:
-    code = "import sys, gate.cli; print(sorted(m for m in ('requests', 'gate.image', 'rich.table') if m in sys.modules))"
+    heavy = ("requests", "gate.image", "rich.table")
+    code = f"import sys, gate.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
     help_result = run_gate("--help")
@@ -96,10 +99,18 @@ def test_inspect_never_prints_env_values(tmp_path: Path) -> None:
 
 def _docker_archive(path: Path) -> str:
     layer = LayerBuilder().add_file("etc/os-release", b"ID=archive\n").build()
-    config = canonical_json({"architecture": "amd64", "os": "linux", "config": {"User": "0"},
-                             "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]}})
+    config = canonical_json(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"User": "0"},
+            "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]},
+        }
+    )
     config_name = digest_of(config).split(":")[1] + ".json"
-    manifest = json.dumps([{"Config": config_name, "RepoTags": ["demo:1"], "Layers": ["abc/layer.tar"]}]).encode()
+    manifest = json.dumps(
+        [{"Config": config_name, "RepoTags": ["demo:1"], "Layers": ["abc/layer.tar"]}]
+    ).encode()
     with tarfile.open(path, "w") as tar:
         for name, data in (("manifest.json", manifest), (config_name, config), ("abc/layer.tar", layer)):
             info = tarfile.TarInfo(name)
@@ -140,20 +151,34 @@ def test_inspect_and_tree_registry(registry: object) -> None:
     # a cosign-style signature tag and an OCI 1.1 referrer (through the fallback tag)
     payload = repository.push_blob(b'{"critical":{}}')
     empty = repository.push_blob(b"{}")
-    sig_layer = {"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": payload.digest,
-                 "size": payload.size, "annotations": {"dev.cosignproject.cosign/signature": "MEUC"}}
+    sig_layer = {
+        "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+        "digest": payload.digest,
+        "size": payload.size,
+        "annotations": {"dev.cosignproject.cosign/signature": "MEUC"},
+    }
     config = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": empty.digest, "size": 2}
-    sig = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [sig_layer]})
+    sig = canonical_json(
+        {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [sig_layer]}
+    )
     repository.push_manifest(sig, media_type=OCI_MANIFEST, tag=f"{referrers_tag(digest)}.sig")
-    referrer = canonical_json({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-        "config": {"mediaType": OCI_EMPTY, "digest": empty.digest, "size": 2},
-        "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": payload.digest,
-                    "size": payload.size}],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(build_sample().manifest)},
-        "annotations": {"dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1"},
-    })
+    referrer = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "config": {"mediaType": OCI_EMPTY, "digest": empty.digest, "size": 2},
+            "layers": [
+                {
+                    "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                    "digest": payload.digest,
+                    "size": payload.size,
+                }
+            ],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(build_sample().manifest)},
+            "annotations": {"dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1"},
+        }
+    )
     referrer_digest = repository.push_manifest(referrer, media_type=OCI_MANIFEST).digest
 
     inspect = run_gate("inspect", "-f", "json", f"{ref}:demo")

@@ -31,7 +31,9 @@ def _client(server: object | None = None, *, credentials: Credentials | None = N
     creds = {"docker.io": None}
     if server is not None:
         creds[server.host] = credentials  # type: ignore[attr-defined]
-    return RegistryClient(transport=Transport(retry=RetryPolicy(attempts=3, base_delay=0.01)), credentials=creds)
+    return RegistryClient(
+        transport=Transport(retry=RetryPolicy(attempts=3, base_delay=0.01)), credentials=creds
+    )
 
 
 def _three_layer_image(marker: str) -> object:
@@ -120,7 +122,9 @@ def test_image_index_with_two_platforms(registry: object) -> None:
     client = _client(registry)
     ref = f"{registry.host}/{_repo_name()}"  # type: ignore[attr-defined]
     repository = client.repository(parse_registry_reference(ref))
-    amd64 = build_image([LayerBuilder().add_file("arch", b"amd64").build()], platform=Platform("linux", "amd64"))
+    amd64 = build_image(
+        [LayerBuilder().add_file("arch", b"amd64").build()], platform=Platform("linux", "amd64")
+    )
     arm64 = build_image(
         [LayerBuilder().add_file("arch", b"arm64").build()], platform=Platform("linux", "arm64", "v8")
     )
@@ -146,15 +150,17 @@ def test_image_index_with_two_platforms(registry: object) -> None:
 def _referrer_manifest(repository: object, subject: Manifest, artifact_type: str, payload: bytes) -> bytes:
     repository.push_blob(b"{}")  # type: ignore[attr-defined]
     layer = repository.push_blob(payload)  # type: ignore[attr-defined]
-    return canonical_json({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": artifact_type,
-        "config": {"mediaType": OCI_EMPTY, "digest": digest_of(b"{}"), "size": 2},
-        "layers": [{"mediaType": artifact_type, "digest": layer.digest, "size": layer.size}],
-        "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": len(subject.raw)},
-        "annotations": {"dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1"},
-    })
+    return canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": OCI_EMPTY, "digest": digest_of(b"{}"), "size": 2},
+            "layers": [{"mediaType": artifact_type, "digest": layer.digest, "size": layer.size}],
+            "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": len(subject.raw)},
+            "annotations": {"dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1"},
+        }
+    )
 
 
 def test_referrers_through_the_fallback_tag(registry: object) -> None:
@@ -248,7 +254,7 @@ def test_token_auth_pull_only_then_push_asks_for_wider_scope(token_registry: obj
 def test_token_auth_wrong_password(token_registry: object) -> None:
     credentials = Credentials(token_registry.username, "nope", source="test")  # type: ignore[attr-defined]
     client = _client(token_registry, credentials=credentials)
-    with pytest.raises(AuthenticationError, match="token service .* refused"):
+    with pytest.raises(AuthenticationError, match=r"token service .* refused"):
         open_image(f"{token_registry.host}/{_repo_name()}:v1", client=client)  # type: ignore[attr-defined]
 
 
@@ -262,34 +268,53 @@ def test_missing_tag_is_not_found(registry: object) -> None:
 
 def _fake_client(fake: object) -> RegistryClient:
     return RegistryClient(
-        transport=Transport(retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05), sleep=lambda s: None),
+        transport=Transport(
+            retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05), sleep=lambda s: None
+        ),
         credentials={fake.host: None},  # type: ignore[attr-defined]
     )
 
 
 def test_html_answer_is_a_clear_error(fake_registry: object) -> None:
-    fake_registry.route("GET", r"/v2/app/manifests/v1", status=200,  # type: ignore[attr-defined]
-                        headers={"Content-Type": "text/html"}, body=b"<html><body>Welcome</body></html>")
+    fake_registry.route(
+        "GET",
+        r"/v2/app/manifests/v1",
+        status=200,  # type: ignore[attr-defined]
+        headers={"Content-Type": "text/html"},
+        body=b"<html><body>Welcome</body></html>",
+    )
     with pytest.raises(ImageFormatError, match="not valid JSON"):
         open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
 
 
 def test_garbage_json_answer_is_a_clear_error(fake_registry: object) -> None:
-    fake_registry.route("GET", r"/v2/app/manifests/v1", body=b'{"schemaVersion": 2, "layers": 7}',  # type: ignore[attr-defined]
-                        headers={"Content-Type": OCI_MANIFEST})
-    with pytest.raises(ImageFormatError, match="lacks config|not a list"):
+    fake_registry.route(
+        "GET",
+        r"/v2/app/manifests/v1",
+        body=b'{"schemaVersion": 2, "layers": 7}',  # type: ignore[attr-defined]
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    with pytest.raises(ImageFormatError, match=r"lacks config|not a list"):
         open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
 
 
 def test_registry_lying_about_manifest_digest(fake_registry: object) -> None:
     built = _three_layer_image("liar")
     wrong = digest_of(b"something else")
-    fake_registry.route("GET", r"/v2/app/manifests/v1", body=built.manifest,  # type: ignore[attr-defined]
-                        headers={"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": wrong})
+    fake_registry.route(
+        "GET",
+        r"/v2/app/manifests/v1",
+        body=built.manifest,  # type: ignore[attr-defined]
+        headers={"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": wrong},
+    )
     with pytest.raises(IntegrityError, match="does not match its digest"):
         open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
-    fake_registry.route("GET", rf"/v2/app/manifests/{wrong}", body=built.manifest,  # type: ignore[attr-defined]
-                        headers={"Content-Type": OCI_MANIFEST})
+    fake_registry.route(
+        "GET",
+        rf"/v2/app/manifests/{wrong}",
+        body=built.manifest,  # type: ignore[attr-defined]
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     with pytest.raises(IntegrityError):
         open_image(f"{fake_registry.host}/app@{wrong}", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
 
@@ -297,8 +322,12 @@ def test_registry_lying_about_manifest_digest(fake_registry: object) -> None:
 def test_blob_with_wrong_content_is_rejected(fake_registry: object) -> None:
     built = _three_layer_image("blob")
     manifest = json.loads(built.manifest)
-    fake_registry.route("GET", r"/v2/app/manifests/v1", body=built.manifest,  # type: ignore[attr-defined]
-                        headers={"Content-Type": OCI_MANIFEST})
+    fake_registry.route(
+        "GET",
+        r"/v2/app/manifests/v1",
+        body=built.manifest,  # type: ignore[attr-defined]
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     fake_registry.route("GET", rf"/v2/app/blobs/{manifest['config']['digest']}", body=built.config)  # type: ignore[attr-defined]
     first_layer = manifest["layers"][0]["digest"]
     tampered = bytearray(built.layers[0])
@@ -311,19 +340,33 @@ def test_blob_with_wrong_content_is_rejected(fake_registry: object) -> None:
 
 
 def test_oversized_manifest_is_refused(fake_registry: object) -> None:
-    fake_registry.route("GET", r"/v2/app/manifests/v1", body=b" " * (4 * 1024 * 1024 + 1),  # type: ignore[attr-defined]
-                        headers={"Content-Type": OCI_MANIFEST})
+    fake_registry.route(
+        "GET",
+        r"/v2/app/manifests/v1",
+        body=b" " * (4 * 1024 * 1024 + 1),  # type: ignore[attr-defined]
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     with pytest.raises(ImageFormatError, match="over the 4194304 byte limit"):
         open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
 
 
 def test_unsupported_digest_algorithm_is_refused(fake_registry: object) -> None:
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
-                           "digest": "md5:" + "0" * 32},
-                "layers": []}
-    fake_registry.route("GET", r"/v2/app/manifests/v1", body=json.dumps(manifest).encode(),  # type: ignore[attr-defined]
-                        headers={"Content-Type": OCI_MANIFEST})
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "size": 2,
+            "digest": "md5:" + "0" * 32,
+        },
+        "layers": [],
+    }
+    fake_registry.route(
+        "GET",
+        r"/v2/app/manifests/v1",
+        body=json.dumps(manifest).encode(),  # type: ignore[attr-defined]
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     with pytest.raises(ImageFormatError, match="unsupported digest algorithm 'md5'"):
         open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
 
@@ -336,7 +379,9 @@ def test_retries_429_with_retry_after_then_succeeds(fake_registry: object) -> No
         credentials={fake_registry.host: None},  # type: ignore[attr-defined]
     )
     fake_registry.route("GET", r"/v2/app/manifests/v1", status=429, headers={"Retry-After": "2"}, times=2)  # type: ignore[attr-defined]
-    fake_registry.route("GET", r"/v2/app/manifests/v1", body=built.manifest, headers={"Content-Type": OCI_MANIFEST})  # type: ignore[attr-defined]
+    fake_registry.route(
+        "GET", r"/v2/app/manifests/v1", body=built.manifest, headers={"Content-Type": OCI_MANIFEST}
+    )  # type: ignore[attr-defined]
     fake_registry.route("GET", r"/v2/app/blobs/sha256:.*", body=built.config)  # type: ignore[attr-defined]
     with open_image(f"{fake_registry.host}/app:v1", client=client) as image:  # type: ignore[attr-defined]
         assert image.digest == built.digest
