@@ -1,0 +1,74 @@
+"""Catalogers: one module per ecosystem, each declaring the paths it wants and a parser.
+
+The image's filesystem is walked once; every file is routed to the catalogers whose globs
+match it (syft's model). A parser gets the filesystem, the context (distro, ...) and the
+file, and returns packages; a parser that fails on one file records an :class:`Unknown`
+for it and the rest of the image is still catalogued.
+
+    from gate.catalog import catalog_filesystem
+    result = catalog_filesystem(fs)          # -> gate.model.Catalog
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from gate.errors import GateError
+from gate.image.filesystem import FileEntry, FileSystem, _glob_regex
+from gate.model import Catalog, Distro, Package, Unknown
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CatalogContext:
+    distro: Distro | None
+    base_layer_count: int | None = None  # layers [0, n) belong to the base image, when known
+
+    def in_base_image(self, layer_index: int) -> bool | None:
+        return None if self.base_layer_count is None else layer_index < self.base_layer_count
+
+
+Parser = Callable[[FileSystem, CatalogContext, FileEntry], list[Package]]
+
+
+@dataclass(frozen=True)
+class Cataloger:
+    """``name`` follows ``<ecosystem>-<evidence>-cataloger``; ``globs`` are image paths."""
+
+    name: str
+    globs: tuple[str, ...]
+    parse: Parser
+
+    def wants(self, path: str) -> bool:
+        return any(_glob_regex(glob).fullmatch(path) for glob in self.globs)
+
+
+def default_catalogers() -> list[Cataloger]:
+    from gate.catalog import apk, dpkg, rpm
+
+    return [*dpkg.CATALOGERS, *apk.CATALOGERS, *rpm.CATALOGERS]
+
+
+def catalog_filesystem(fs: FileSystem, *, catalogers: Iterable[Cataloger] | None = None,
+                       base_layer_count: int | None = None) -> Catalog:
+    """Detect the distro, route every file to the catalogers that want it, collect packages."""
+    from gate.catalog.distro import detect_distro
+
+    chosen = list(catalogers) if catalogers is not None else default_catalogers()
+    context = CatalogContext(distro=detect_distro(fs), base_layer_count=base_layer_count)
+    packages: list[Package] = []
+    unknowns: list[Unknown] = []
+    for entry in fs.files():
+        for cataloger in chosen:
+            if not cataloger.wants(entry.path):
+                continue
+            try:
+                packages.extend(cataloger.parse(fs, context, entry))
+            except (GateError, ValueError, KeyError, IndexError, UnicodeDecodeError, OSError) as error:
+                logger.warning("%s: cannot read /%s: %s", cataloger.name, entry.path, error)
+                unknowns.append(Unknown("/" + entry.path, cataloger.name, str(error) or type(error).__name__))
+    packages.sort(key=lambda p: (p.type, p.name, p.version, p.arch, p.locations[0].path if p.locations else ""))
+    return Catalog(tuple(packages), context.distro, tuple(unknowns))
