@@ -54,7 +54,11 @@ class DockerArchive:
             self._members = {_clean(m.name): m for m in self._tar.getmembers() if m.isfile()}
         except (tarfile.TarError, OSError, EOFError) as error:
             raise ImageFormatError(f"{self.path} is not a readable tar archive: {error}") from error
-        self.manifest = self._build_manifest()
+        try:
+            self.manifest = self._build_manifest()
+        except BaseException:
+            self._tar.close()
+            raise
 
     def describe(self) -> str:
         return f"docker-archive:{self.path}"

@@ -146,7 +146,10 @@ class FileSystem:
             raise GateError(f"/{entry.path}: not a regular file ({entry.kind.value})")
         size = entry.size if limit is None else min(entry.size, limit)
         source, offset = entry.content
-        return self._readers[source](offset, size, entry.size)
+        reader = self._readers.get(source)
+        if reader is None:
+            raise GateError(f"/{entry.path}: the image filesystem is closed")
+        return reader(offset, size, entry.size)
 
     def open(self, path: str | FileEntry) -> BinaryIO:
         import io
@@ -327,6 +330,8 @@ class LayeredFileSystem(FileSystem):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._handles.clear()
+        # the closed descriptors' numbers may be reused by unrelated files: never read them again
+        self._readers.clear()
         shutil.rmtree(self.spool_dir, ignore_errors=True)
 
     def _add_layer(self, layer: LayerSource) -> None:
@@ -433,10 +438,17 @@ def _spool_layer(layer: LayerSource, spool: Path) -> str:
     """Decompress a layer into ``spool``; return the sha256 of the uncompressed tar."""
     hasher = hashlib.sha256()
     with layer.open() as stream, spool.open("wb") as out:
-        for chunk in _decompressed_chunks(stream, layer.compression, f"layer {layer.index}"):
-            hasher.update(chunk)
-            out.write(chunk)
         drain = getattr(stream, "drain", None)
+        try:
+            for chunk in _decompressed_chunks(stream, layer.compression, f"layer {layer.index}"):
+                hasher.update(chunk)
+                out.write(chunk)
+        except LayerError:
+            # A blob that does not match its digest is corrupt in transit or storage, not a bad
+            # layer: report the IntegrityError (drain raises it) rather than the decoder's error.
+            if drain:
+                drain()
+            raise
         if drain:
             drain()
     return f"sha256:{hasher.hexdigest()}"

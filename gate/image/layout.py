@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from gate.image.store import add_fallback_referrer, read_fallback_referrers
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
 LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
+_REFERRERS_TAG = re.compile(r"(?:sha256|sha512)-[0-9a-f]{64}")
 
 
 @dataclass
@@ -91,10 +93,12 @@ class OciLayout:
         """A tag, a digest, or (when the layout holds one image) nothing."""
         entries = self.index().manifests
         if reference is None:
-            if len(entries) == 1:
-                return entries[0]
+            # referrers indexes (``sha256-<hex>``, written for signatures) are not images
+            images = [e for e in entries if not _REFERRERS_TAG.fullmatch(e.annotations.get(REF_NAME, ""))]
+            if len(images) == 1:
+                return images[0]
             tags = ", ".join(self.list_tags()) or "none"
-            raise ImageFormatError(f"{self.describe()} holds {len(entries)} images; name one (tags: {tags})")
+            raise ImageFormatError(f"{self.describe()} holds {len(images)} images; name one (tags: {tags})")
         if ":" in reference:
             for entry in entries:
                 if entry.digest == reference:

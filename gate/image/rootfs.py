@@ -52,13 +52,25 @@ class DirFileSystem(FileSystem):
         return FileEntry(relative, Kind.OTHER, size=0, **common)
 
     def _read(self, index: int, size: int, _total: int) -> bytes:
-        host_path = self.root / self._host_paths[index]
+        relative = self._host_paths[index]
+        host_path = self.root / relative
+        # Walk down from the root one component at a time, refusing symlinks at every level:
+        # O_NOFOLLOW on the full path would still follow a directory swapped for a symlink.
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW)
+            *parents, name = relative.split("/")
+            for part in parents:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            child = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise GateError(f"cannot read {host_path}: no longer a regular file")
+            return os.pread(fd, size, 0)
         except OSError as error:
             raise GateError(f"cannot read {host_path}: {error.strerror}") from error
-        try:
-            return os.pread(fd, size, 0)
         finally:
             os.close(fd)
 
