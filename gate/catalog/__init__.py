@@ -52,8 +52,9 @@ def default_catalogers() -> list[Cataloger]:
     return [*dpkg.CATALOGERS, *apk.CATALOGERS, *rpm.CATALOGERS]
 
 
-def catalog_filesystem(fs: FileSystem, *, catalogers: Iterable[Cataloger] | None = None,
-                       base_layer_count: int | None = None) -> Catalog:
+def catalog_filesystem(
+    fs: FileSystem, *, catalogers: Iterable[Cataloger] | None = None, base_layer_count: int | None = None
+) -> Catalog:
     """Detect the distro, route every file to the catalogers that want it, collect packages."""
     from gate.catalog.distro import detect_distro
 
@@ -70,5 +71,20 @@ def catalog_filesystem(fs: FileSystem, *, catalogers: Iterable[Cataloger] | None
             except (GateError, ValueError, KeyError, IndexError, UnicodeDecodeError, OSError) as error:
                 logger.warning("%s: cannot read /%s: %s", cataloger.name, entry.path, error)
                 unknowns.append(Unknown("/" + entry.path, cataloger.name, str(error) or type(error).__name__))
-    packages.sort(key=lambda p: (p.type, p.name, p.version, p.arch, p.locations[0].path if p.locations else ""))
+    packages.sort(
+        key=lambda p: (p.type, p.name, p.version, p.arch, p.locations[0].path if p.locations else "")
+    )
     return Catalog(tuple(packages), context.distro, tuple(unknowns))
+
+
+def catalog_image(image: object, fs: FileSystem) -> Catalog:
+    """Catalog an opened image (``gate.image.Image`` or ``DirImage``) whose filesystem is ``fs``."""
+    from dataclasses import replace
+
+    result = catalog_filesystem(fs)
+    source = {
+        "reference": str(image.ref),
+        "digest": image.digest,  # type: ignore[attr-defined]
+        "mediaType": image.media_type,
+    }  # type: ignore[attr-defined]
+    return replace(result, source=source)

@@ -23,6 +23,7 @@ from gate.image.manifest import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, Platform, c
 from gate.image.store import Store
 
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+DEFAULT_PLATFORM = Platform("linux", "amd64")
 
 
 def _epoch() -> int:
@@ -37,7 +38,8 @@ class LayerBuilder:
     _tar: tarfile.TarFile | None = None
 
     def __post_init__(self) -> None:
-        self._tar = tarfile.open(fileobj=self._buffer, mode="w", format=tarfile.PAX_FORMAT)
+        # kept open across add_* calls and closed by build()
+        self._tar = tarfile.open(fileobj=self._buffer, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
 
     def _add(self, info: tarfile.TarInfo, data: bytes | None = None) -> LayerBuilder:
         assert self._tar is not None
@@ -116,7 +118,7 @@ def build_image(
     layers: list[bytes],
     *,
     config: dict[str, Any] | None = None,
-    platform: Platform = Platform("linux", "amd64"),
+    platform: Platform = DEFAULT_PLATFORM,
     labels: dict[str, str] | None = None,
     history: list[str] | None = None,
     annotations: dict[str, str] | None = None,

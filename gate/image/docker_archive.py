@@ -50,7 +50,7 @@ class DockerArchive:
         if not self.path.is_file():
             raise NotFoundError(f"docker archive {self.path} not found")
         try:
-            self._tar = tarfile.open(self.path, mode="r:")
+            self._tar = tarfile.open(self.path, mode="r:")  # noqa: SIM115 - open for the archive's lifetime
             self._members = {_clean(m.name): m for m in self._tar.getmembers() if m.isfile()}
         except (tarfile.TarError, OSError, EOFError) as error:
             raise ImageFormatError(f"{self.path} is not a readable tar archive: {error}") from error
@@ -94,7 +94,8 @@ class DockerArchive:
         config = parse_config(config_raw)
         if len(config.diff_ids) != len(layer_names):
             raise ImageFormatError(
-                f"{self.describe()}: config lists {len(config.diff_ids)} layers, manifest.json {len(layer_names)}"
+                f"{self.describe()}: config lists {len(config.diff_ids)} layers, "
+                f"manifest.json {len(layer_names)}"
             )
         config_digest = digest_of(config_raw)
         self._blob_members[config_digest] = config_name
