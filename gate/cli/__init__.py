@@ -17,6 +17,7 @@ import typer
 from gate import __version__
 from gate.cli import _state
 from gate.cli.commands import inspect_command, tree_command
+from gate.cli.sbom import sbom_command
 
 app = typer.Typer(
     name="gate",
@@ -49,6 +50,7 @@ def _root(
 
 app.command("inspect")(inspect_command)
 app.command("tree")(tree_command)
+app.command("sbom")(sbom_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -84,3 +84,22 @@ def _size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+def render_packages(catalog: Any) -> None:
+    """A table of catalogued packages (``gate sbom --format table``)."""
+    console = _console()
+    distro = catalog.distro.pretty_name or catalog.distro.purl_distro if catalog.distro else "unknown"
+    table = Table(title=f"{len(catalog.packages)} packages (OS: {distro})", title_justify="left")
+    for column in ("name", "version", "type", "source", "layer", "found by"):
+        table.add_column(column)
+    for package in catalog.packages:
+        source = package.source_name if package.source_name and package.source_name != package.name else ""
+        layer = str(package.locations[0].layer_index) if package.locations else "-"
+        table.add_row(package.name, package.version, package.type, source, layer, package.found_by)
+    console.print(table)
+    for unknown in catalog.unknowns:
+        console.print(
+            f"[yellow]unreadable[/yellow] {unknown.path} ({unknown.found_by}): {unknown.reason}",
+            highlight=False,
+        )
