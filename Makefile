@@ -17,6 +17,10 @@ demo: $(STAMP)
 	$(BIN)/python -m gate.sample demo-out/sample
 	$(BIN)/gate inspect oci:demo-out/sample:demo
 	$(BIN)/gate tree oci:demo-out/sample:demo
+	$(BIN)/gate sbom oci:demo-out/sample:demo
+	SOURCE_DATE_EPOCH=0 $(BIN)/gate sbom oci:demo-out/sample:demo --format cyclonedx-json --output demo-out/sbom.cdx.json
+	SOURCE_DATE_EPOCH=0 $(BIN)/gate sbom oci:demo-out/sample:demo --format spdx-json --output demo-out/sbom.spdx.json
+	@echo "SBOMs written to demo-out/sbom.cdx.json and demo-out/sbom.spdx.json"
 
 test: $(STAMP)
 	$(BIN)/ruff check gate tests benchmarks
