@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from gate.errors import GateError
 from gate.image.filesystem import FileEntry, FileSystem, _glob_regex
-from gate.model import Catalog, Distro, Package, Unknown
+from gate.model import Catalog, Distro, Package, PackageLocation, Unknown
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,12 @@ class CatalogContext:
 
     def in_base_image(self, layer_index: int) -> bool | None:
         return None if self.base_layer_count is None else layer_index < self.base_layer_count
+
+    def location_of(self, entry: FileEntry) -> PackageLocation:
+        """Where a package recorded in ``entry`` was found, with its base-image flag."""
+        return PackageLocation.from_location(
+            entry.location, in_base_image=self.in_base_image(entry.layer_index)
+        )
 
 
 Parser = Callable[[FileSystem, CatalogContext, FileEntry], list[Package]]

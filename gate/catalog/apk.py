@@ -17,7 +17,7 @@ from gate.catalog import CatalogContext, Cataloger
 from gate.catalog.distro import osv_ecosystem
 from gate.catalog.licenses import normalize_license
 from gate.image.filesystem import FileEntry, FileSystem
-from gate.model import Package, PackageLocation
+from gate.model import Package
 
 NAME = "apk-db-cataloger"
 MAX_DB_FILE = 64 * 1024 * 1024
@@ -110,11 +110,7 @@ def _package(context: CatalogContext, entry: FileEntry, record: ApkRecord) -> Pa
         type="apk",
         purl=_purl(context, name, version, arch, origin),
         found_by=NAME,
-        locations=(
-            PackageLocation.from_location(
-                entry.location, in_base_image=context.in_base_image(entry.layer_index)
-            ),
-        ),
+        locations=(context.location_of(entry),),
         ecosystem=osv_ecosystem(context.distro),
         arch=arch,
         licenses=parse_licenses(fields.get("L", "")),

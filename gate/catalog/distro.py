@@ -61,8 +61,13 @@ def parse_os_release(text: str) -> Distro | None:
 def _parse_redhat_release(text: str) -> Distro:
     match = re.search(r"release (\d+(?:\.\d+)?)", text)
     lowered = text.lower()
-    distro_id = "centos" if "centos" in lowered else "almalinux" if "alma" in lowered else (
-        "rocky" if "rocky" in lowered else "rhel")
+    distro_id = (
+        "centos"
+        if "centos" in lowered
+        else "almalinux"
+        if "alma" in lowered
+        else ("rocky" if "rocky" in lowered else "rhel")
+    )
     return Distro(distro_id, match.group(1) if match else "", pretty_name=text.strip())
 
 

@@ -21,7 +21,7 @@ from gate.catalog import CatalogContext, Cataloger
 from gate.catalog.distro import osv_ecosystem
 from gate.catalog.licenses import normalize_license
 from gate.image.filesystem import FileEntry, FileSystem
-from gate.model import Package, PackageLocation
+from gate.model import Package
 
 NAME = "dpkg-db-cataloger"
 MAX_STATUS_FILE = 64 * 1024 * 1024
@@ -154,11 +154,7 @@ def _package(
         type="deb",
         purl=_purl(context, name, version, arch, source_name),
         found_by=NAME,
-        locations=(
-            PackageLocation.from_location(
-                entry.location, in_base_image=context.in_base_image(entry.layer_index)
-            ),
-        ),
+        locations=(context.location_of(entry),),
         ecosystem=osv_ecosystem(context.distro),
         arch=arch,
         licenses=_licenses(fs, name),

@@ -33,8 +33,7 @@ def parse_rpm_db(fs: FileSystem, context: CatalogContext, entry: FileEntry) -> l
     """The packages recorded in one rpm database file."""
     if entry.size > MAX_DB_SIZE:
         raise RpmDbError(f"rpm database of {entry.size} bytes exceeds the {MAX_DB_SIZE}-byte limit")
-    in_base_image = context.in_base_image(entry.layer_index)
-    location = PackageLocation.from_location(entry.location, in_base_image=in_base_image)
+    location = context.location_of(entry)
     packages: list[Package] = []
     for number, blob in enumerate(read_blobs(fs.read_bytes(entry)), start=1):
         try:

@@ -30,6 +30,7 @@ from gate.image.manifest import (
     parse_config,
     parse_document,
 )
+from gate.image.store import read_small_blob
 
 _UNCOMPRESSED = "application/vnd.docker.image.rootfs.diff.tar"
 _GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -145,12 +146,7 @@ class DockerArchive:
         yield VerifyingReader(handle, descriptor.digest, descriptor.size, what=f"{self.describe()} {name}")
 
     def read_blob(self, descriptor: Descriptor, max_size: int) -> bytes:
-        if descriptor.size > max_size:
-            raise ImageFormatError(f"blob {descriptor.digest} is {descriptor.size} bytes, over {max_size}")
-        with self.open_blob(descriptor) as reader:
-            data = reader.read()
-            reader.drain()
-        return data
+        return read_small_blob(self, descriptor, max_size)
 
 
 def _clean(name: str) -> str:

@@ -31,7 +31,7 @@ from gate.image.manifest import (
     canonical_json,
     parse_document,
 )
-from gate.image.store import add_fallback_referrer, read_fallback_referrers
+from gate.image.store import add_fallback_referrer, read_fallback_referrers, read_small_blob
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
@@ -145,12 +145,7 @@ class OciLayout:
             )
 
     def read_blob(self, descriptor: Descriptor, max_size: int) -> bytes:
-        if descriptor.size > max_size:
-            raise ImageFormatError(f"blob {descriptor.digest} is {descriptor.size} bytes, over {max_size}")
-        with self.open_blob(descriptor) as reader:
-            data = reader.read()
-            reader.drain()
-        return data
+        return read_small_blob(self, descriptor, max_size)
 
     def referrers(self, digest: str, artifact_type: str | None = None) -> list[Descriptor]:
         found = read_fallback_referrers(self, digest)

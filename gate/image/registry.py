@@ -34,7 +34,7 @@ from gate.image.manifest import (
     parse_document,
 )
 from gate.image.reference import RegistryRef
-from gate.image.store import add_fallback_referrer, read_fallback_referrers
+from gate.image.store import add_fallback_referrer, read_fallback_referrers, read_small_blob
 from gate.image.transport import Transport
 
 logger = logging.getLogger(__name__)
@@ -117,12 +117,7 @@ class RegistryRepository:
             )
 
     def read_blob(self, descriptor: Descriptor, max_size: int) -> bytes:
-        if descriptor.size > max_size:
-            raise ImageFormatError(f"blob {descriptor.digest} is {descriptor.size} bytes, over {max_size}")
-        with self.open_blob(descriptor) as reader:
-            data = reader.read()
-            reader.drain()
-        return data
+        return read_small_blob(self, descriptor, max_size)
 
     def has_blob(self, digest: str, *, for_push: bool = False) -> bool:
         """HEAD a blob; ``for_push`` asks for the push scope up front (one token per push)."""

@@ -6,7 +6,6 @@ Later stages read and publish through this interface and never touch HTTP or tar
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -85,6 +84,11 @@ def add_fallback_referrer(store: Store, document: Manifest | Index) -> None:
     store.push_manifest(raw, media_type=OCI_INDEX, tag=referrers_tag(document.subject.digest))
 
 
-def iter_chunks(stream: VerifyingReader, size: int = 1 << 20) -> Iterator[bytes]:
-    while chunk := stream.read(size):
-        yield chunk
+def read_small_blob(store: ReadableStore, descriptor: Descriptor, max_size: int) -> bytes:
+    """Read a whole blob that must stay under ``max_size``, verifying its size and digest."""
+    if descriptor.size > max_size:
+        raise ImageFormatError(f"blob {descriptor.digest} is {descriptor.size} bytes, over {max_size}")
+    with store.open_blob(descriptor) as reader:
+        data = reader.read()
+        reader.drain()
+    return data
