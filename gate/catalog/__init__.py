@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from gate.errors import GateError
 from gate.image.filesystem import FileEntry, FileSystem, _glob_regex
 from gate.model import Catalog, Distro, Package, PackageLocation, Unknown
 
@@ -74,7 +73,7 @@ def catalog_filesystem(
                 continue
             try:
                 packages.extend(cataloger.parse(fs, context, entry))
-            except (GateError, ValueError, KeyError, IndexError, UnicodeDecodeError, OSError) as error:
+            except Exception as error:
                 logger.warning("%s: cannot read /%s: %s", cataloger.name, entry.path, error)
                 unknowns.append(Unknown("/" + entry.path, cataloger.name, str(error) or type(error).__name__))
     packages.sort(

@@ -49,7 +49,8 @@ _ALIASES: dict[str, str] = {
     "zlib": "Zlib",
 }
 
-_OPERATORS = {"and": "AND", "or": "OR", "with": "WITH"}
+# DEP-5 copyright files write "A and/or B"; the licensee may choose, which SPDX spells OR
+_OPERATORS = {"and": "AND", "or": "OR", "with": "WITH", "and/or": "OR"}
 _TOKEN = re.compile(r"\(|\)|[^\s(),]+")
 
 
@@ -70,7 +71,8 @@ def normalize_license(raw: str) -> str:
     candidate = " ".join(tokens).replace("( ", "(").replace(" )", ")")
     try:
         info = _licensing().validate(candidate)
-    except (ExpressionError, TypeError, ValueError):
+    except (ExpressionError, TypeError, ValueError, AttributeError, IndexError):
+        # license-expression can fail inside its own error reporting on odd input
         return text
     if info.errors or not info.normalized_expression:
         return text

@@ -16,6 +16,7 @@ import io
 import os
 import tarfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gate.image.digest import digest_of
@@ -175,3 +176,41 @@ def _iso(epoch: int) -> str:
     import datetime
 
     return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def layer_from_directory(root: Path) -> bytes:
+    """An uncompressed, deterministic PAX tar of the host directory ``root`` (for a layer).
+
+    Entries are written in sorted path order (parents first) relative to ``root``; symlinks
+    are stored, not followed; a second path to an already-written inode becomes a hardlink.
+    Directories, modes, uid and gid are kept; sockets, FIFOs and device nodes are skipped;
+    ``mtime`` is ``SOURCE_DATE_EPOCH`` (0 when unset) and user/group names are empty.
+    """
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        stack = [root]
+        while stack:
+            directory = stack.pop()
+            with os.scandir(directory) as scan:
+                children = sorted(scan, key=lambda child: child.name)
+            subdirs: list[Path] = []
+            for child in children:
+                path = Path(child.path)
+                info = tar.gettarinfo(path, arcname=path.relative_to(root).as_posix())
+                if info is None or info.type not in (
+                    tarfile.REGTYPE,
+                    tarfile.LNKTYPE,
+                    tarfile.SYMTYPE,
+                    tarfile.DIRTYPE,
+                ):
+                    continue
+                info.mtime, info.uname, info.gname = _epoch(), "", ""
+                if info.type == tarfile.REGTYPE:
+                    with path.open("rb") as handle:
+                        tar.addfile(info, handle)
+                else:
+                    tar.addfile(info)
+                if info.type == tarfile.DIRTYPE:
+                    subdirs.append(path)
+            stack.extend(reversed(subdirs))
+    return buffer.getvalue()
