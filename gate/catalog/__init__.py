@@ -14,8 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gate.image.filesystem import FileEntry, FileSystem, _glob_regex
+
+if TYPE_CHECKING:
+    from gate.image.base import BaseImage
+    from gate.image.image import DirImage, Image
 from gate.model import Catalog, Distro, Package, PackageLocation, Unknown
 
 logger = logging.getLogger(__name__)
@@ -82,14 +87,12 @@ def catalog_filesystem(
     return Catalog(tuple(packages), context.distro, tuple(unknowns))
 
 
-def catalog_image(image: object, fs: FileSystem) -> Catalog:
-    """Catalog an opened image (``gate.image.Image`` or ``DirImage``) whose filesystem is ``fs``."""
+def catalog_image(image: Image | DirImage, fs: FileSystem, *, base: BaseImage | None = None) -> Catalog:
+    """Catalog an opened image whose filesystem is ``fs``; ``base`` marks inherited layers."""
     from dataclasses import replace
 
-    result = catalog_filesystem(fs)
-    source = {
-        "reference": str(image.ref),
-        "digest": image.digest,  # type: ignore[attr-defined]
-        "mediaType": image.media_type,
-    }  # type: ignore[attr-defined]
+    result = catalog_filesystem(fs, base_layer_count=base.layer_count if base else None)
+    source = {"reference": str(image.ref), "digest": image.digest, "mediaType": image.media_type}
+    if base:
+        source |= {"baseImage": base.reference, "baseLayers": str(base.layer_count)}
     return replace(result, source=source)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from gate.model import Catalog
 
 from gate.cli.options import InsecureOption, PlatformOption, registry_client
 
@@ -41,6 +44,15 @@ def sbom_command(
             "SPDX JSON SBOM (gate, syft, trivy) instead of an image.",
         ),
     ] = None,
+    base_image: Annotated[
+        str | None,
+        typer.Option(
+            "--base-image",
+            metavar="REF",
+            help="The image this one was built FROM, to mark inherited packages "
+            "[default: from the org.opencontainers.image.base.* annotations or labels].",
+        ),
+    ] = None,
     platform: PlatformOption = None,
     insecure_registry: InsecureOption = None,
 ) -> None:
@@ -54,7 +66,9 @@ def sbom_command(
     if (image is None) == (from_file is None):
         raise GateError("give exactly one of IMAGE or --from FILE")
     catalog = (
-        _catalog_from_file(from_file) if from_file else _catalog_image(image, platform, insecure_registry)
+        _catalog_from_file(from_file)
+        if from_file
+        else _catalog_image(image, platform, insecure_registry, base_image)
     )
     if output_format is SbomOutput.table:
         from gate.cli.render import render_packages
@@ -70,7 +84,7 @@ def sbom_command(
         typer.echo(data.decode())
 
 
-def _catalog_from_file(path: Path):  # noqa: ANN202 - lazy imports keep --help fast
+def _catalog_from_file(path: Path) -> Catalog:
     from gate.errors import GateError
     from gate.sbom import decode
 
@@ -80,15 +94,21 @@ def _catalog_from_file(path: Path):  # noqa: ANN202 - lazy imports keep --help f
         raise GateError(f"cannot read {path}: {error.strerror}") from error
 
 
-def _catalog_image(reference: str | None, platform: str | None, insecure: list[str] | None):  # noqa: ANN202
+def _catalog_image(
+    reference: str | None, platform: str | None, insecure: list[str] | None, base_reference: str | None
+) -> Catalog:
     from gate.catalog import catalog_image
     from gate.cli.progress import stage
     from gate.image import open_image
+    from gate.image.base import find_base_image
 
     assert reference is not None
-    with open_image(reference, platform=platform, client=registry_client(insecure)) as image:
+    client = registry_client(insecure)
+    with open_image(reference, platform=platform, client=client) as image:
         layer_count = len(getattr(image, "layers", ())) or None
         with stage(f"read {layer_count or 1} layer(s) of {image.ref}", total=layer_count) as advance:
             fs = image.filesystem(progress=advance)
-        with fs, stage("catalog packages"):
-            return catalog_image(image, fs)
+        with fs:
+            base = find_base_image(image, reference=base_reference, client=client)
+            with stage("catalog packages"):
+                return catalog_image(image, fs, base=base)

@@ -1,0 +1,80 @@
+"""Base-image attribution: which packages an image inherited, from annotations, labels or --base-image."""
+
+from __future__ import annotations
+
+import json
+
+from gate.image import RegistryClient, Transport, open_image
+from gate.image.base import find_base_image
+from gate.image.build import LayerBuilder, build_image
+from gate.image.reference import parse_registry_reference
+from tests.test_cli import run_gate
+
+OS_RELEASE = b'ID=debian\nVERSION_ID="12"\n'
+BASE_STATUS = b"Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4\n"
+APP_STATUS = (
+    BASE_STATUS + b"\nPackage: curl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.88.1\n"
+)
+
+
+def _layers() -> tuple[bytes, bytes]:
+    base = LayerBuilder().add_file("etc/os-release", OS_RELEASE).add_file("var/lib/dpkg/status", BASE_STATUS)
+    app = LayerBuilder().add_file("var/lib/dpkg/status", APP_STATUS).add_file("app/run", b"#!/bin/sh\n")
+    return base.build(), app.build()
+
+
+def _push(registry: object, name: str, layers: list[bytes], labels: dict[str, str] | None = None) -> str:
+    client = RegistryClient(transport=Transport(), credentials={registry.host: None})  # type: ignore[attr-defined]
+    ref = f"{registry.host}/{name}"  # type: ignore[attr-defined]
+    build_image(layers, labels=labels).push(client.repository(parse_registry_reference(ref)), tag="v1")
+    return ref
+
+
+def _locations(result_stdout: str) -> dict[str, dict[str, object]]:
+    packages = json.loads(result_stdout)["packages"]
+    return {p["name"]: p["locations"][0] for p in packages}
+
+
+def test_base_layers_from_labels_mark_inherited_packages(registry: object) -> None:
+    base_layer, app_layer = _layers()
+    base_ref = _push(registry, "base/debian", [base_layer])
+    with open_image(f"{base_ref}:v1") as base:
+        base_digest = base.digest
+    labels = {
+        "org.opencontainers.image.base.name": f"{base_ref}:v1",
+        "org.opencontainers.image.base.digest": base_digest,
+    }
+    app_ref = _push(registry, "app/with-labels", [base_layer, app_layer], labels=labels)
+
+    result = run_gate("sbom", "-f", "json", f"{app_ref}:v1")
+    assert result.returncode == 0, result.stderr
+    locations = _locations(result.stdout)
+    # the dpkg status that lists both packages lives in the app's own layer
+    assert locations["curl"]["in_base_image"] is False
+    assert json.loads(result.stdout)["source"]["baseLayers"] == "1"
+    assert json.loads(result.stdout)["source"]["baseImage"] == f"{base_ref}:v1@{base_digest}"
+
+
+def test_explicit_base_image_and_a_base_that_shares_nothing(registry: object) -> None:
+    base_layer, app_layer = _layers()
+    base_ref = _push(registry, "base/plain", [base_layer])
+    other_ref = _push(registry, "base/other", [LayerBuilder().add_file("x", b"x").build()])
+    app_ref = _push(registry, "app/plain", [base_layer, app_layer])
+    with open_image(f"{app_ref}:v1") as app:
+        assert find_base_image(app) is None  # nothing declared
+        assert find_base_image(app, reference=f"{base_ref}:v1").layer_count == 1
+        # a base with other layers shares none: never marks the app's layers as inherited
+        assert find_base_image(app, reference=f"{other_ref}:v1").layer_count == 0
+        assert find_base_image(app, reference=f"{registry.host}/missing/base:v1") is None  # type: ignore[attr-defined]
+
+
+def test_package_only_in_base_layer_is_marked_inherited(registry: object) -> None:
+    base_layer, _ = _layers()
+    app_only = LayerBuilder().add_file("app/run", b"#!/bin/sh\n").build()
+    base_ref = _push(registry, "base/only", [base_layer])
+    app_ref = _push(registry, "app/only", [base_layer, app_only])
+    result = run_gate("sbom", "-f", "json", "--base-image", f"{base_ref}:v1", f"{app_ref}:v1")
+    assert result.returncode == 0, result.stderr
+    assert _locations(result.stdout)["base-files"]["in_base_image"] is True
+    unknown = run_gate("sbom", "-f", "json", f"{app_ref}:v1")
+    assert _locations(unknown.stdout)["base-files"]["in_base_image"] is None
