@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gate.errors import GateError
 from gate.image.filesystem import FileEntry, FileSystem, _glob_regex
 
 if TYPE_CHECKING:
@@ -54,6 +55,13 @@ class Cataloger:
 
     def wants(self, path: str) -> bool:
         return any(_glob_regex(glob).fullmatch(path) for glob in self.globs)
+
+
+def read_whole(fs: FileSystem, entry: FileEntry, limit: int) -> bytes:
+    """All of a metadata file, or an error: a database cut short would silently lose packages."""
+    if entry.size > limit:
+        raise GateError(f"/{entry.path} is {entry.size} bytes, over the {limit} byte limit; not read")
+    return fs.read_bytes(entry)
 
 
 def default_catalogers() -> list[Cataloger]:

@@ -13,14 +13,14 @@ import re
 
 from packageurl import PackageURL
 
-from gate.catalog import CatalogContext, Cataloger
+from gate.catalog import CatalogContext, Cataloger, read_whole
 from gate.catalog.distro import osv_ecosystem
 from gate.catalog.licenses import normalize_license
 from gate.image.filesystem import FileEntry, FileSystem
 from gate.model import Package
 
 NAME = "apk-db-cataloger"
-MAX_DB_FILE = 64 * 1024 * 1024
+MAX_DB_FILE = 512 * 1024 * 1024
 _DEP_NAME = re.compile(r"^[^\s<>=~!:]+")
 _LICENSE_OPERATORS = re.compile(r"\b(?:AND|OR|WITH)\b|[()]", re.IGNORECASE)
 
@@ -82,7 +82,7 @@ def parse_licenses(value: str) -> tuple[str, ...]:
 
 def parse_apk_db(fs: FileSystem, context: CatalogContext, entry: FileEntry) -> list[Package]:
     """The packages of one apk installed db; records without name or version are skipped."""
-    data = fs.read_bytes(entry, limit=MAX_DB_FILE)
+    data = read_whole(fs, entry, MAX_DB_FILE)
     records = parse_records(data.decode("utf-8", "replace"))
     if data.strip() and not any(record.fields.get("P") for record in records):
         raise ValueError("no P: field in any record: not an apk installed database")

@@ -17,14 +17,14 @@ import re
 
 from packageurl import PackageURL
 
-from gate.catalog import CatalogContext, Cataloger
+from gate.catalog import CatalogContext, Cataloger, read_whole
 from gate.catalog.distro import osv_ecosystem
 from gate.catalog.licenses import normalize_license
 from gate.image.filesystem import FileEntry, FileSystem
 from gate.model import Package
 
 NAME = "dpkg-db-cataloger"
-MAX_STATUS_FILE = 64 * 1024 * 1024
+MAX_STATUS_FILE = 512 * 1024 * 1024
 MAX_FILE_LIST = 16 * 1024 * 1024
 MAX_COPYRIGHT = 1024 * 1024
 INFO_DIR = "var/lib/dpkg/info"
@@ -120,7 +120,7 @@ def parse_dpkg_db(fs: FileSystem, context: CatalogContext, entry: FileEntry) -> 
     distroless = entry.path.startswith(STATUS_D)
     if distroless and entry.path.endswith(STATUS_D_SIDECARS):
         return []
-    data = fs.read_bytes(entry, limit=MAX_STATUS_FILE)
+    data = read_whole(fs, entry, MAX_STATUS_FILE)
     stanzas = parse_stanzas(data.decode("utf-8", "replace"))
     if data.strip() and not any(stanza.get("package") for stanza in stanzas):
         raise ValueError("no Package field in any stanza: not a dpkg status file")

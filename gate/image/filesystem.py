@@ -34,13 +34,15 @@ import shutil
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
 from gate.errors import GateError, IntegrityError, LayerError
+from gate.image import tarindex
+from gate.image.tarindex import TarMember
 
 logger = logging.getLogger(__name__)
 
@@ -349,22 +351,31 @@ class LayeredFileSystem(FileSystem):
         self._apply_layer(layer.index, layer.digest, entries, whiteouts, opaque)
 
     def _index_layer(self, spool: Path, layer: LayerSource) -> tuple[list[FileEntry], set[str], set[str]]:
+        where = f"layer {layer.index} ({layer.digest})"
+        try:
+            try:
+                return self._index_members(tarindex.iter_members(spool), layer, where)
+            except tarindex.NeedsTarfile as reason:
+                # rare (sparse files, huge uids...): start over with tarfile, which reads them all
+                logger.debug("%s: %s; indexing the layer with tarfile", where, reason)
+                return self._index_members(tarindex.iter_members_with_tarfile(spool), layer, where)
+        except (tarfile.TarError, tarindex.TarFormatError) as error:
+            raise LayerError(f"{where} is not a valid tar archive: {error}") from error
+
+    def _index_members(
+        self, members: Generator[TarMember, None, None], layer: LayerSource, where: str
+    ) -> tuple[list[FileEntry], set[str], set[str]]:
         entries: dict[str, FileEntry] = {}
         whiteouts: set[str] = set()
         opaque: set[str] = set()
-        where = f"layer {layer.index} ({layer.digest})"
-        try:
-            with tarfile.open(spool, mode="r:", errorlevel=2) as tar:
-                while (member := tar.next()) is not None:
-                    tar.members.clear()  # we keep our own index; don't hold 200k TarInfos twice
-                    self._index_member(member, layer, entries, whiteouts, opaque, where)
-        except tarfile.TarError as error:
-            raise LayerError(f"{where} is not a valid tar archive: {error}") from error
+        with contextlib.closing(members):  # release the spool's mapping even on a LayerError
+            for member in members:
+                self._index_member(member, layer, entries, whiteouts, opaque, where)
         return list(entries.values()), whiteouts, opaque
 
     def _index_member(
         self,
-        member: tarfile.TarInfo,
+        member: TarMember,
         layer: LayerSource,
         entries: dict[str, FileEntry],
         whiteouts: set[str],
@@ -388,7 +399,7 @@ class LayeredFileSystem(FileSystem):
 
     def _entry_for(
         self,
-        member: tarfile.TarInfo,
+        member: TarMember,
         path: str,
         layer: LayerSource,
         entries: dict[str, FileEntry],
@@ -401,7 +412,8 @@ class LayeredFileSystem(FileSystem):
             "layer_index": layer.index,
             "layer_digest": layer.digest,
         }
-        if member.islnk():
+        kind = member.type
+        if kind == tarindex.HARDLINK:
             target_path = _member_path(member.linkname, where, link=True)
             target = entries.get(target_path) or self._view.get(target_path)
             if target is None or target.kind is not Kind.FILE:
@@ -409,13 +421,13 @@ class LayeredFileSystem(FileSystem):
                     f"{where}: hardlink {member.name!r} points to missing file {member.linkname!r}"
                 )
             return FileEntry(path, Kind.FILE, size=target.size, content=target.content, **common)
-        if member.isfile() and not member.issparse():
+        if kind in tarindex.REGULAR_TYPES:  # not sparse files (type "S"): their data is not contiguous
             return FileEntry(
                 path, Kind.FILE, size=member.size, content=(layer.index, member.offset_data), **common
             )
-        if member.isdir():
+        if kind == tarindex.DIRECTORY:
             return FileEntry(path, Kind.DIR, size=0, **common)
-        if member.issym():
+        if kind == tarindex.SYMLINK:
             return FileEntry(path, Kind.SYMLINK, size=0, link_target=member.linkname, **common)
         return FileEntry(path, Kind.OTHER, size=0, **common)
 
