@@ -38,7 +38,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from gate.errors import GateError, IntegrityError, LayerError
 from gate.image import tarindex
@@ -485,8 +485,18 @@ def _decompressed_chunks(stream: BinaryIO, compression: str, what: str) -> Itera
         raise LayerError(f"{what}: unsupported compression {compression!r}")
 
 
+def _inflater() -> Any:
+    """ISA-L's inflate (about 3x zlib's speed here) when its wheel exists for this platform."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return zlib
+    return isal_zlib
+
+
 def _gunzip(stream: BinaryIO, what: str) -> Iterator[bytes]:
-    decompressor = zlib.decompressobj(wbits=31)
+    inflate = _inflater()
+    decompressor = inflate.decompressobj(wbits=31)
     fed = False
     try:
         while chunk := stream.read(_READ_CHUNK):
@@ -498,9 +508,9 @@ def _gunzip(stream: BinaryIO, what: str) -> Iterator[bytes]:
                     break
                 # concatenated gzip members are one stream (gzip -c a b > c)
                 chunk = decompressor.unused_data
-                decompressor = zlib.decompressobj(wbits=31)
+                decompressor = inflate.decompressobj(wbits=31)
                 fed = False
-    except zlib.error as error:
+    except inflate.error as error:
         raise LayerError(f"{what} is not valid gzip data: {error}") from error
     if fed and not decompressor.eof:
         raise LayerError(f"{what}: gzip stream is truncated")
