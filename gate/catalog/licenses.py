@@ -59,6 +59,7 @@ def _licensing() -> Licensing:
     return get_spdx_licensing()
 
 
+@lru_cache(maxsize=8192)  # the same few dozen license strings recur across hundreds of packages
 def normalize_license(raw: str) -> str:
     """An SPDX expression for ``raw`` (``GPL-2+`` -> ``GPL-2.0-or-later``), else ``raw`` stripped.
 
