@@ -887,3 +887,17 @@ def test_dir_file_swapped_for_a_symlink_after_listing_is_refused(rootfs: Path, t
 def test_dir_missing(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="is not a directory"):
         open_image(f"dir:{tmp_path / 'missing'}")
+
+
+def test_untagged_reference_still_works_after_cosign_tags_are_added(tmp_path: Path) -> None:
+    from gate.image.build import LayerBuilder, build_image
+    from gate.image.layout import OciLayout
+
+    layout = OciLayout.create(tmp_path / "one")
+    built = build_image([LayerBuilder().add_file("a", b"a").build()])
+    built.push(layout)
+    hex_digest = built.digest.split(":")[1]
+    for suffix in ("sig", "att", "sbom"):
+        other = build_image([LayerBuilder().add_file(suffix, b"x").build()])
+        other.push(layout, tag=f"sha256-{hex_digest}.{suffix}")
+    assert layout.resolve(None).digest == built.digest

@@ -36,7 +36,8 @@ from gate.image.store import add_fallback_referrer, read_fallback_referrers, rea
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
 LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
-_REFERRERS_TAG = re.compile(r"(?:sha256|sha512)-[0-9a-f]{64}")
+# tags that hold what is attached to an image, not images: the referrers index and cosign's tags
+_ATTACHMENT_TAG = re.compile(r"(?:sha256|sha512)-[0-9a-f]{64,128}(?:\.(?:sig|att|sbom))?")
 
 
 @dataclass
@@ -94,7 +95,7 @@ class OciLayout:
         entries = self.index().manifests
         if reference is None:
             # referrers indexes (``sha256-<hex>``, written for signatures) are not images
-            images = [e for e in entries if not _REFERRERS_TAG.fullmatch(e.annotations.get(REF_NAME, ""))]
+            images = [e for e in entries if not _ATTACHMENT_TAG.fullmatch(e.annotations.get(REF_NAME, ""))]
             if len(images) == 1:
                 return images[0]
             tags = ", ".join(self.list_tags()) or "none"
