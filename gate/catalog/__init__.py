@@ -12,8 +12,10 @@ for it and the rest of the image is still catalogued.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from gate.errors import GateError
@@ -54,7 +56,13 @@ class Cataloger:
     parse: Parser
 
     def wants(self, path: str) -> bool:
-        return any(_glob_regex(glob).fullmatch(path) for glob in self.globs)
+        return _any_glob(self.globs).fullmatch(path) is not None
+
+
+@lru_cache(maxsize=64)
+def _any_glob(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex for a set of globs: a single C-level match per file instead of one per glob."""
+    return re.compile("|".join(f"(?:{_glob_regex(glob).pattern})" for glob in globs))
 
 
 def read_whole(fs: FileSystem, entry: FileEntry, limit: int) -> bytes:
@@ -65,9 +73,21 @@ def read_whole(fs: FileSystem, entry: FileEntry, limit: int) -> bytes:
 
 
 def default_catalogers() -> list[Cataloger]:
-    from gate.catalog import apk, dpkg, rpm
+    from gate.catalog import apk, dotnet, dpkg, executables, java, npm, php, python, rpm, ruby, rust
 
-    return [*dpkg.CATALOGERS, *apk.CATALOGERS, *rpm.CATALOGERS]
+    return [
+        *dpkg.CATALOGERS,
+        *apk.CATALOGERS,
+        *rpm.CATALOGERS,
+        *python.CATALOGERS,
+        *npm.CATALOGERS,
+        *ruby.CATALOGERS,
+        *php.CATALOGERS,
+        *dotnet.CATALOGERS,
+        *executables.CATALOGERS,
+        *java.CATALOGERS,
+        *rust.CATALOGERS,
+    ]
 
 
 def catalog_filesystem(
@@ -80,7 +100,10 @@ def catalog_filesystem(
     context = CatalogContext(distro=detect_distro(fs), base_layer_count=base_layer_count)
     packages: list[Package] = []
     unknowns: list[Unknown] = []
+    wanted_by_any = _any_glob(tuple(glob for cataloger in chosen for glob in cataloger.globs))
     for entry in fs.files():
+        if wanted_by_any.fullmatch(entry.path) is None:
+            continue  # most files of an image interest no cataloger
         for cataloger in chosen:
             if not cataloger.wants(entry.path):
                 continue
@@ -89,6 +112,9 @@ def catalog_filesystem(
             except Exception as error:
                 logger.warning("%s: cannot read /%s: %s", cataloger.name, entry.path, error)
                 unknowns.append(Unknown("/" + entry.path, cataloger.name, str(error) or type(error).__name__))
+    from gate.catalog.ownership import link_owned_packages
+
+    packages = link_owned_packages(packages, fs)
     packages.sort(
         key=lambda p: (p.type, p.name, p.version, p.arch, p.locations[0].path if p.locations else "")
     )

@@ -17,7 +17,11 @@ import typer
 from gate import __version__
 from gate.cli import _state
 from gate.cli.commands import inspect_command, tree_command
+from gate.cli.db import db_app
+from gate.cli.analyze import config_check_command, secrets_command
 from gate.cli.sbom import sbom_command
+from gate.cli.scan import scan_command
+from gate.cli.sign import attest_command, keygen_command, sign_command
 
 app = typer.Typer(
     name="gate",
@@ -51,6 +55,13 @@ def _root(
 app.command("inspect")(inspect_command)
 app.command("tree")(tree_command)
 app.command("sbom")(sbom_command)
+app.command("scan")(scan_command)
+app.add_typer(db_app)
+app.command("secrets")(secrets_command)
+app.command("config-check")(config_check_command)
+app.command("keygen")(keygen_command)
+app.command("sign")(sign_command)
+app.command("attest")(attest_command)
 
 
 def main(argv: list[str] | None = None) -> None:

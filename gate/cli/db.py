@@ -1,0 +1,201 @@
+"""`gate db import|update|status|push`: the OSV vulnerability database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gate.cli.options import FormatOption, InsecureOption, OutputFormat
+
+db_app = typer.Typer(
+    name="db",
+    help="The OSV vulnerability database: import records, update from a mirror or registry, status, push.",
+    no_args_is_help=True,
+)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        metavar="PATH",
+        help="Database file [default: $GATE_DB, else gate/vulndb.sqlite in the user cache dir].",
+    ),
+]
+MaxAgeOption = Annotated[
+    str, typer.Option("--max-db-age", metavar="AGE", help="Oldest database to accept (5d, 12h, 2w).")
+]
+AllowStaleOption = Annotated[
+    bool, typer.Option("--allow-stale-db", help="Use a database older than --max-db-age anyway.")
+]
+
+
+@db_app.command("import")
+def import_command(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="SRC...", help="OSV records: .json/.yaml files, directories of them, or all.zip archives."
+        ),
+    ],
+    db: DbOption = None,
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """Import OSV records into the database (created when absent). Withdrawn records are
+    excluded and the record with the latest `modified` wins; invalid records are reported and skipped."""
+    from gate.cli.progress import stage
+    from gate.vulndb import import_paths, resolve_db_path
+
+    path = resolve_db_path(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with stage(f"import {len(sources)} source(s) into {path}"):
+        report = import_paths(path, sources)
+    _print_import(report, output_format)
+
+
+def _print_import(report: Any, output_format: OutputFormat) -> None:
+    if output_format is OutputFormat.json:
+        typer.echo(
+            json.dumps(
+                {
+                    "added": report.added,
+                    "updated": report.updated,
+                    "unchanged": report.unchanged,
+                    "withdrawn": report.withdrawn,
+                    "invalid": [{"source": origin, "reason": reason} for origin, reason in report.invalid],
+                    "warnings": [{"record": rid, "warning": text} for rid, text in report.warnings],
+                    "ecosystems": dict(sorted(report.ecosystems.items())),
+                },
+                indent=2,
+            )
+        )
+        return
+    for origin, reason in report.invalid:
+        typer.echo(f"gate: invalid record {origin}: {reason}", err=True)
+    for record_id, warning in report.warnings:
+        typer.echo(f"gate: warning: {record_id}: {warning}", err=True)
+    typer.echo(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.withdrawn} withdrawn, {len(report.invalid)} invalid, {len(report.warnings)} warnings"
+    )
+
+
+@db_app.command("status")
+def status_command(
+    db: DbOption = None,
+    max_db_age: MaxAgeOption = "5d",
+    allow_stale_db: AllowStaleOption = False,
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """Show the database's sources, records per ecosystem, build time and content digest.
+    A database older than --max-db-age is an error unless --allow-stale-db."""
+    from gate.vulndb import VulnDB, resolve_db_path
+    from gate.vulndb.status import check_fresh, db_status
+
+    with VulnDB.open(resolve_db_path(db)) as opened:
+        status = db_status(opened)
+        if output_format is OutputFormat.json:
+            typer.echo(json.dumps(status.to_json(), indent=2))
+        else:
+            _render_status(status)
+        check_fresh(opened, max_db_age, allow_stale=allow_stale_db)
+
+
+def _render_status(status: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"database  {status.path}", highlight=False)
+    console.print(f"schema    {status.schema_version}", highlight=False)
+    console.print(f"built at  {status.built_at}", highlight=False)
+    console.print(f"digest    {status.digest}", highlight=False)
+    console.print(f"records   {status.records} ({status.withdrawn} withdrawn)", highlight=False)
+    table = Table(title="records per ecosystem", title_justify="left")
+    table.add_column("ecosystem")
+    table.add_column("records", justify="right")
+    for ecosystem, count in status.ecosystems.items():
+        table.add_row(ecosystem, str(count))
+    console.print(table)
+    sources = Table(title="sources", title_justify="left")
+    for column in ("name", "location", "imported at"):
+        sources.add_column(column)
+    for source in status.sources:
+        sources.add_row(source.name, source.location, source.imported_at)
+    console.print(sources)
+
+
+@db_app.command("update")
+def update_command(
+    db: DbOption = None,
+    mirror: Annotated[
+        str | None,
+        typer.Option(
+            "--mirror",
+            metavar="URL",
+            help="Base URL of OSV archives (URL/ECOSYSTEM/all.zip) [default: OSV's].",
+        ),
+    ] = None,
+    ecosystem: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ecosystem",
+            metavar="NAME",
+            help="Ecosystem to fetch (repeatable) [default: those in the DB, else all].",
+        ),
+    ] = None,
+    from_ref: Annotated[
+        str | None,
+        typer.Option("--from", metavar="oci://REF", help="Pull a database pushed by `gate db push` instead."),
+    ] = None,
+    insecure_registry: InsecureOption = None,
+) -> None:
+    """Download OSV archives (conditional requests) and swap in a new database atomically;
+    a failed or partial update leaves the old database working."""
+    from gate.cli.progress import stage
+    from gate.errors import GateError
+    from gate.vulndb import resolve_db_path
+
+    path = resolve_db_path(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if from_ref is not None:
+        if mirror or ecosystem:
+            raise GateError("--from cannot be combined with --mirror or --ecosystem")
+        from gate.cli.options import registry_client
+        from gate.vulndb.oci import pull_db
+
+        with stage(f"pull vulnerability database from {from_ref}"):
+            digest = pull_db(from_ref, path, client=registry_client(insecure_registry))
+        typer.echo(f"{path}: {digest}")
+        return
+    from gate.vulndb.update import DEFAULT_MIRROR, update_db
+
+    with stage(f"update {path} from {mirror or DEFAULT_MIRROR}"):
+        outcome = update_db(path, mirror=mirror or DEFAULT_MIRROR, ecosystems=ecosystem or None)
+    for name in outcome.unchanged:
+        typer.echo(f"{name}: not modified")
+    for name in outcome.downloaded:
+        typer.echo(f"{name}: downloaded")
+    typer.echo(f"{path}: {outcome.digest}" + ("" if outcome.rebuilt else " (unchanged)"))
+
+
+@db_app.command("push")
+def push_command(
+    reference: Annotated[
+        str, typer.Argument(metavar="REF", help="REGISTRY/REPO:TAG or oci:DIR:TAG to push the database to.")
+    ],
+    db: DbOption = None,
+    insecure_registry: InsecureOption = None,
+) -> None:
+    """Push the database as an OCI artifact, for CI jobs to pull with `gate db update --from oci://REF`."""
+    from gate.cli.options import registry_client
+    from gate.cli.progress import stage
+    from gate.vulndb import resolve_db_path
+    from gate.vulndb.oci import push_db
+
+    path = resolve_db_path(db)
+    with stage(f"push {path} to {reference}"):
+        pushed = push_db(path, reference, client=registry_client(insecure_registry))
+    typer.echo(pushed)

@@ -1,0 +1,189 @@
+"""`gate scan`: match an image's (or an SBOM's) packages against the vulnerability database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gate.cli.db import AllowStaleOption, DbOption, MaxAgeOption
+from gate.cli.options import FormatOption, InsecureOption, OutputFormat, PlatformOption
+
+_OS_TYPES = ("deb", "apk", "rpm")
+
+
+def scan_command(
+    image: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="IMAGE",
+            help="Image to scan (any reference kind; see `gate inspect --help`).",
+            show_default=False,
+        ),
+    ] = None,
+    sbom: Annotated[
+        Path | None,
+        typer.Option("--sbom", metavar="FILE", help="Scan the packages of a CycloneDX/SPDX SBOM."),
+    ] = None,
+    db: DbOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to FILE instead of stdout.")
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            metavar="SEVERITY",
+            help="Exit 2 when a finding is at or above SEVERITY (low, medium, high, critical) "
+            "or has no severity at all.",
+        ),
+    ] = None,
+    max_db_age: MaxAgeOption = "5d",
+    allow_stale_db: AllowStaleOption = False,
+    platform: PlatformOption = None,
+    insecure_registry: InsecureOption = None,
+) -> None:
+    """Find known vulnerabilities (OSV) in an image's packages; the report cites each matching
+    record and the database digest. Exit 0 pass, 1 error, 2 a finding at or above --fail-on."""
+    from gate.errors import GateError
+    from gate.severity import Severity
+
+    if (image is None) == (sbom is None):
+        raise GateError("give exactly one of IMAGE or --sbom FILE")
+    try:
+        threshold = Severity.parse(fail_on) if fail_on else None
+    except ValueError as error:
+        raise GateError(f"{error} for --fail-on", hint="use low, medium, high or critical") from None
+    report, result = _scan(image, sbom, db, max_db_age, allow_stale_db, platform, insecure_registry)
+    _write(report, result, output_format, output)
+    if threshold is not None:
+        _verdict(result, threshold)
+
+
+def _scan(
+    image: str | None,
+    sbom: Path | None,
+    db: Path | None,
+    max_db_age: str,
+    allow_stale_db: bool,
+    platform: str | None,
+    insecure: list[str] | None,
+) -> tuple[dict[str, Any], Any]:
+    from gate.cli.progress import stage
+    from gate.match import Matcher
+    from gate.report.scan import DatabaseInfo, scan_report
+    from gate.vulndb import SCHEMA_VERSION, VulnDB, resolve_db_path
+    from gate.vulndb.status import check_fresh
+
+    with VulnDB.open(resolve_db_path(db)) as opened:
+        check_fresh(opened, max_db_age, allow_stale=allow_stale_db)
+        catalog, target = _catalog(image, sbom, platform, insecure)
+        packages = _with_ecosystems(catalog)
+        with stage(f"match {len(packages)} packages"):
+            result = Matcher(opened).match(packages)
+        database = DatabaseInfo(opened.digest, opened.built_at, SCHEMA_VERSION)
+    return scan_report(result, packages=len(packages), database=database, target=target), result
+
+
+def _catalog(image: str | None, sbom: Path | None, platform: str | None, insecure: list[str] | None) -> Any:
+    if sbom is not None:
+        from gate.cli.sbom import _catalog_from_file
+
+        return _catalog_from_file(sbom), {"kind": "sbom", "path": str(sbom)}
+    assert image is not None
+    catalog = _catalog_image(image, platform, insecure)
+    target = {"kind": "image", "reference": catalog.source.get("reference", image)}
+    if digest := catalog.source.get("digest"):
+        target["digest"] = digest
+    return catalog, target
+
+
+def _catalog_image(reference: str, platform: str | None, insecure: list[str] | None) -> Any:
+    from gate.catalog import catalog_image
+    from gate.cli.options import registry_client
+    from gate.cli.progress import stage
+    from gate.image import open_image
+
+    with open_image(reference, platform=platform, client=registry_client(insecure)) as image:
+        layer_count = len(getattr(image, "layers", ())) or None
+        with stage(f"read {layer_count or 1} layer(s) of {image.ref}", total=layer_count) as advance:
+            fs = image.filesystem(progress=advance)
+        with fs, stage("catalog packages"):
+            return catalog_image(image, fs)
+
+
+def _with_ecosystems(catalog: Any) -> list[Any]:
+    """OS packages from SBOMs made by other tools carry no OSV ecosystem: take it from the distro."""
+    import dataclasses
+
+    from gate.catalog.distro import osv_ecosystem
+
+    fallback = osv_ecosystem(catalog.distro)
+    return [
+        dataclasses.replace(package, ecosystem=fallback)
+        if not package.ecosystem and package.type in _OS_TYPES and fallback
+        else package
+        for package in catalog.packages
+    ]
+
+
+def _write(report: dict[str, Any], result: Any, output_format: OutputFormat, output: Path | None) -> None:
+    if output_format is OutputFormat.json:
+        text = json.dumps(report, indent=2, sort_keys=False) + "\n"
+        if output:
+            output.write_text(text)
+        else:
+            typer.echo(text, nl=False)
+        return
+    if output:
+        with output.open("w") as handle:
+            _render(report, result, handle)
+    else:
+        _render(report, result, None)
+
+
+def _render(report: dict[str, Any], result: Any, handle: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=handle, no_color=handle is not None, width=200 if handle else None)
+    summary = report["summary"]
+    table = Table(
+        title=f"{summary['findings']} findings in {summary['packages']} packages "
+        f"(database {report['database']['digest'][:19]}, built {report['database']['built_at']})",
+        title_justify="left",
+    )
+    for column in ("package", "installed", "vulnerability", "severity", "fixed in"):
+        table.add_column(column, no_wrap=column != "package")
+    table.add_column("aliases", overflow="fold")
+    for finding in result.findings:
+        table.add_row(
+            finding.package.name,
+            finding.package.version,
+            finding.id,
+            finding.rating.severity.label,
+            ", ".join(finding.fixed_versions) or "-",
+            ", ".join(finding.aliases[:3]) + (" ..." if len(finding.aliases) > 3 else ""),
+        )
+    console.print(table)
+    for item in result.unverified:
+        console.print(
+            f"[yellow]unverified[/yellow] {item.package.purl} against {item.record_id}: {item.reason}",
+            highlight=False,
+        )
+
+
+def _verdict(result: Any, threshold: Any) -> None:
+    from gate.cli import _state
+    from gate.report.scan import at_or_above
+
+    failing = at_or_above(result, threshold)
+    if failing:
+        typer.echo(
+            f"gate: closed: {len(failing)} finding(s) at or above {threshold.label} (or unrated)", err=True
+        )
+        _state.gate_closed = True
+        raise typer.Exit(2)

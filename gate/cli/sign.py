@@ -1,0 +1,259 @@
+"""`gate keygen`, `gate sign` and `gate attest`: cosign-compatible keys, signatures and attestations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gate.cli.options import FormatOption, ImageArgument, InsecureOption, OutputFormat, registry_client
+
+if TYPE_CHECKING:
+    from gate.publish import BundleArtifact, PredicateArtifact, Published, Target
+    from gate.sign.keys import SigningKey
+
+KeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        help="Private key (cosign/skopeo encrypted key, or PKCS#8 PEM). "
+        "Password from GATE_PASSWORD or COSIGN_PASSWORD, else a prompt.",
+    ),
+]
+KeylessOption = Annotated[
+    bool,
+    typer.Option("--keyless", help="Sign with a sigstore certificate for your CI identity instead of a key."),
+]
+BundleOption = Annotated[
+    bool,
+    typer.Option(
+        "--bundle", help="Also push a sigstore bundle v0.3 as an OCI 1.1 referrer (cosign v3 layout)."
+    ),
+]
+IdentityOption = Annotated[
+    str | None,
+    typer.Option(
+        "--identity", metavar="REPOSITORY", help="Repository name to sign as (required for oci: layouts)."
+    ),
+]
+TokenFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--identity-token-file", help="Keyless: file holding the OIDC token (default: ambient CI token)."
+    ),
+]
+TrustConfigOption = Annotated[
+    Path | None,
+    typer.Option("--trust-config", help="Keyless: sigstore client trust config of a private instance."),
+]
+
+
+def keygen_command(
+    output_prefix: Annotated[
+        str, typer.Option("--output-prefix", help="Write PREFIX.key (private) and PREFIX.pub (public).")
+    ] = "cosign",
+    cosign_label: Annotated[
+        bool,
+        typer.Option(
+            "--cosign-label",
+            help="Label the key ENCRYPTED COSIGN PRIVATE KEY, for skopeo < 1.12 / containers/image < 5.25.",
+        ),
+    ] = False,
+) -> None:
+    """Create an ECDSA P-256 key pair in cosign's format (encrypted private key, PEM public key)."""
+    from gate.sign.keys import COSIGN_LABEL, SIGSTORE_LABEL, encrypt_private_key, generate_signing_key
+    from gate.sign.password import read_password
+
+    private_path, public_path = Path(f"{output_prefix}.key"), Path(f"{output_prefix}.pub")
+    _refuse_overwrite(private_path, public_path)
+    password = read_password(confirm=True, purpose=str(private_path))
+    key = generate_signing_key()
+    label = COSIGN_LABEL if cosign_label else SIGSTORE_LABEL
+    _write_new(private_path, encrypt_private_key(key, password, label=label), 0o600)
+    _write_new(public_path, key.public_key.pem(), 0o644)
+    typer.echo(f"Private key written to {private_path}\nPublic key written to {public_path}")
+
+
+def sign_command(
+    image: ImageArgument,
+    key: KeyOption = None,
+    keyless: KeylessOption = False,
+    bundle: BundleOption = False,
+    identity: IdentityOption = None,
+    identity_token_file: TokenFileOption = None,
+    trust_config: TrustConfigOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    insecure_registry: InsecureOption = None,
+) -> None:
+    """Sign an image: a cosign `.sig` layer (key), and/or a sigstore bundle referrer (--bundle, --keyless)."""
+    from gate.attest.types import COSIGN_SIGN_V1
+    from gate.cli.progress import stage
+    from gate.publish import open_target, publish
+    from gate.sign import cosign
+
+    signing_key = _signing_key(key, keyless)
+    target, repository = open_target(image, client=registry_client(insecure_registry), identity=identity)
+    digest = target.subject.digest
+    with stage(f"sign {repository}@{digest}"):
+        if signing_key is None:
+            bundles = [
+                _keyless_bundle(repository, digest, COSIGN_SIGN_V1, {}, identity_token_file, trust_config)
+            ]
+            published = publish(target, signature_bundles=bundles)
+        else:
+            entry = cosign.signature_entry(signing_key, repository, digest)
+            bundles = [cosign.signature_bundle(signing_key, repository, digest)] if bundle else []
+            duplicate = cosign.same_signature(target.store, entry.blob, signing_key.public_key)
+            published = publish(
+                target, signature=entry, signature_bundles=bundles, duplicate_signature=duplicate
+            )
+    _report(published, digest, output_format)
+
+
+def attest_command(
+    image: ImageArgument,
+    predicate: Annotated[Path, typer.Option("--predicate", help="JSON file holding the predicate.")],
+    predicate_type: Annotated[
+        str,
+        typer.Option(
+            "--type",
+            help="cyclonedx, spdxjson, vuln, slsaprovenance1, openvex, vsa, or a predicate type URI.",
+        ),
+    ],
+    key: KeyOption = None,
+    keyless: KeylessOption = False,
+    bundle: BundleOption = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Drop earlier attestations of this type by the same signer.")
+    ] = False,
+    identity: IdentityOption = None,
+    identity_token_file: TokenFileOption = None,
+    trust_config: TrustConfigOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    insecure_registry: InsecureOption = None,
+) -> None:
+    """Attest to an image: an in-toto Statement in a DSSE envelope, stored in the `.att` manifest."""
+    from gate.attest.statement import load_predicate
+    from gate.attest.types import resolve_predicate_type
+    from gate.cli.progress import stage
+    from gate.publish import open_target, publish
+    from gate.sign import cosign
+
+    uri = resolve_predicate_type(predicate_type)
+    document = load_predicate(_read(predicate), str(predicate))
+    signing_key = _signing_key(key, keyless)
+    target, repository = open_target(image, client=registry_client(insecure_registry), identity=identity)
+    digest = target.subject.digest
+    with stage(f"attest {uri} for {repository}@{digest}"):
+        if signing_key is None:
+            detached, document = _detach_if_large(target, repository, uri, document)
+            bundles = [_keyless_bundle(repository, digest, uri, document, identity_token_file, trust_config)]
+            published = publish(target, attestation_bundles=bundles, predicate_artifacts=detached)
+        else:
+            entry = cosign.attestation_entry(signing_key, repository, digest, uri, document)
+            bundles = (
+                [cosign.bundle_artifact(signing_key, repository, digest, uri, document)] if bundle else []
+            )
+            drop = cosign.replacing(target.store, uri, signing_key.public_key) if replace else None
+            published = publish(target, attestations=[entry], attestation_bundles=bundles, replace=drop)
+    _report(published, digest, output_format)
+
+
+def _signing_key(key: Path | None, keyless: bool) -> SigningKey | None:
+    from gate.errors import GateError
+    from gate.sign.keys import load_private_key
+    from gate.sign.password import read_password
+
+    if (key is None) == (not keyless):
+        raise GateError("give exactly one of --key FILE or --keyless")
+    if key is None:
+        return None
+    return load_private_key(_read(key), lambda: read_password(purpose=str(key)), source=str(key))
+
+
+def _keyless_bundle(
+    repository: str,
+    digest: str,
+    predicate_type: str,
+    predicate: Any,
+    token_file: Path | None,
+    trust: Path | None,
+) -> BundleArtifact:
+    from gate.attest.statement import build_statement
+    from gate.errors import GateError
+    from gate.publish import BundleArtifact
+    from gate.sign.bundle import BUNDLE_MEDIA_TYPE
+    from gate.sign.dsse import IN_TOTO_PAYLOAD_TYPE
+    from gate.sign.errors import SigningError
+
+    token = _read(token_file).decode().strip() if token_file else None
+    statement = build_statement(repository, digest, predicate_type, predicate)
+    try:
+        from gate.sign.keyless import sign_dsse_keyless
+
+        bundle = sign_dsse_keyless(statement, IN_TOTO_PAYLOAD_TYPE, identity_token=token, trust_config=trust)
+    except GateError:
+        raise
+    except ImportError as error:
+        raise SigningError("keyless signing is not available in this installation of gate") from error
+    except Exception as error:  # any failure of the sigstore stack is reported, never a pass
+        raise SigningError(f"keyless signing failed: {type(error).__name__}: {error}") from error
+    return BundleArtifact(bundle, BUNDLE_MEDIA_TYPE, predicate_type)
+
+
+def _detach_if_large(
+    target: Target, repository: str, uri: str, predicate: Any
+) -> tuple[list[PredicateArtifact], Any]:
+    """Keyless: a predicate too large for public Rekor goes into its own referrer; sign its digest."""
+    from gate.attest.statement import build_statement, detached_predicate
+    from gate.image.digest import digest_of
+    from gate.image.manifest import canonical_json
+    from gate.publish import predicate_artifact
+    from gate.sign.keyless import needs_detached_predicate
+
+    if not needs_detached_predicate(build_statement(repository, target.subject.digest, uri, predicate)):
+        return [], predicate
+    raw = canonical_json(predicate)
+    artifact = predicate_artifact(target.subject, raw, uri)
+    return [artifact], detached_predicate(digest_of(raw), len(raw), artifact.digest)
+
+
+def _report(published: list[Published], digest: str, output_format: OutputFormat) -> None:
+    if output_format is OutputFormat.json:
+        rows = [{"kind": p.kind, "reference": p.reference, "digest": p.digest} for p in published]
+        typer.echo(json.dumps({"subject": digest, "published": rows}, indent=2))
+        return
+    for item in published:
+        typer.echo(f"{item.kind:9} {item.reference}  {item.digest}")
+
+
+def _read(path: Path) -> bytes:
+    from gate.errors import GateError
+
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise GateError(f"cannot read {path}: {error.strerror}") from error
+
+
+def _refuse_overwrite(*paths: Path) -> None:
+    from gate.errors import GateError
+
+    for path in paths:
+        if path.exists():
+            raise GateError(f"{path} already exists; remove it or choose another --output-prefix")
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    import os
+
+    from gate.errors import GateError
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as error:
+        raise GateError(f"cannot create {path}: {error.strerror}") from error
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)

@@ -1,0 +1,1 @@
+"""Reports of gate's results; one module per report (the native scan report in ``scan``)."""

@@ -1,0 +1,89 @@
+"""The native JSON scan report (documented in docs/scan.md, schema docs/scan-report.schema.json).
+
+Deterministic: findings are sorted by package purl then id, and nothing time-dependent is
+written except the database's own build time, so one image and one DB give one report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from gate import __version__
+from gate.match import Finding, MatchResult, Unverified
+from gate.model import Package
+from gate.severity import Severity
+
+SCHEMA_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseInfo:
+    digest: str
+    built_at: str
+    schema_version: int
+
+
+def scan_report(
+    result: MatchResult, *, packages: int, database: DatabaseInfo, target: dict[str, str]
+) -> dict[str, Any]:
+    """The report as JSON-ready data."""
+    counts = Counter(finding.rating.severity.label for finding in result.findings)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "gate", "version": __version__},
+        "target": target,
+        "database": {
+            "digest": database.digest,
+            "built_at": database.built_at,
+            "schema_version": database.schema_version,
+        },
+        "summary": {
+            "packages": packages,
+            "findings": len(result.findings),
+            "by_severity": {level.label: counts.get(level.label, 0) for level in reversed(Severity)},
+            "fix_available": sum(finding.fix_available for finding in result.findings),
+            "unverified": len(result.unverified),
+        },
+        "findings": [finding_json(finding) for finding in result.findings],
+        "unverified": [unverified_json(item) for item in result.unverified],
+    }
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "id": finding.id,
+        "aliases": list(finding.aliases),
+        "related": list(finding.related),
+        "summary": finding.summary,
+        "severity": finding.rating.to_json(),
+        "fixed_versions": list(finding.fixed_versions),
+        "fix_available": finding.fix_available,
+        "package": package_json(finding.package),
+        "matches": [evidence.to_json() for evidence in finding.evidence],
+    }
+
+
+def package_json(package: Package) -> dict[str, Any]:
+    data = {"name": package.name, "version": package.version, "type": package.type, "purl": package.purl}
+    optional = {
+        "ecosystem": package.ecosystem,
+        "source_name": package.source_name,
+        "source_version": package.source_version,
+    }
+    data.update({key: value for key, value in optional.items() if value})
+    return data
+
+
+def unverified_json(item: Unverified) -> dict[str, Any]:
+    return {"package": package_json(item.package), "record": item.record_id, "reason": item.reason}
+
+
+def at_or_above(result: MatchResult, threshold: Severity) -> list[Finding]:
+    """Findings at ``threshold`` or worse, and unrated ones: a gate fails closed on what it cannot rate."""
+    return [
+        finding
+        for finding in result.findings
+        if finding.rating.severity >= threshold or finding.rating.severity is Severity.UNKNOWN
+    ]

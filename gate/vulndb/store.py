@@ -1,0 +1,277 @@
+"""The vulnerability database: one SQLite file of OSV records indexed by package.
+
+Tables: ``records`` keeps every record's canonical JSON (zlib-compressed) so a finding can cite
+its source; ``affected`` holds one row per ``affected[]`` entry keyed by (ecosystem, normalised
+name), so matching reads only the entries for a package; ``meta`` carries the schema version,
+build time and the content digest; ``sources`` what was imported from where (and the HTTP
+validators of downloaded archives). Withdrawn records stay as tombstones without ``affected``
+rows, so an older copy imported later cannot bring them back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gate.vulndb.errors import VulnDBError
+from gate.vulndb.names import normalise_name
+from gate.vulndb.osv import Record
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE records (
+    id TEXT PRIMARY KEY, modified TEXT NOT NULL, withdrawn INTEGER NOT NULL,
+    source TEXT NOT NULL, sha256 TEXT NOT NULL, raw BLOB NOT NULL);
+CREATE TABLE affected (
+    record_id TEXT NOT NULL, ecosystem TEXT NOT NULL, name TEXT NOT NULL, entry TEXT NOT NULL);
+CREATE INDEX affected_by_package ON affected (ecosystem, name);
+CREATE INDEX affected_by_record ON affected (record_id);
+CREATE TABLE sources (
+    name TEXT PRIMARY KEY, location TEXT NOT NULL, imported_at TEXT NOT NULL,
+    etag TEXT NOT NULL DEFAULT '', last_modified TEXT NOT NULL DEFAULT '');
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An ``affected[]`` entry naming a package: what the matcher evaluates."""
+
+    record_id: str
+    ecosystem: str
+    entry: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    id: str
+    modified: str
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    name: str
+    location: str
+    imported_at: str
+    etag: str = ""
+    last_modified: str = ""
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def canonical_json(data: object) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class VulnDB:
+    """An open database file. Use :meth:`open` to read and :meth:`create` for a new file."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> VulnDB:
+        """Open an existing database read-only; refuse other schema versions."""
+        if not path.is_file():
+            raise VulnDBError(
+                f"no vulnerability database at {path}", hint="run `gate db update` or `gate db import`"
+            )
+        try:
+            connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            db = cls(connection, path)
+            version = db.meta("schema_version")
+        except sqlite3.DatabaseError as error:
+            raise VulnDBError(f"{path} is not a gate vulnerability database: {error}") from error
+        if version != str(SCHEMA_VERSION):
+            connection.close()
+            raise VulnDBError(
+                f"{path} has database schema version {version or 'none'}, this gate reads {SCHEMA_VERSION}",
+                hint="rebuild it with `gate db update` or `gate db import` into a new file",
+            )
+        return db
+
+    @classmethod
+    def open_for_writing(cls, path: Path) -> VulnDB:
+        """Open (creating when absent) a database for an import; one transaction until commit."""
+        exists = path.exists()
+        if exists:
+            cls.open(path).close()  # same checks as for reading
+        try:
+            connection = sqlite3.connect(path, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=DELETE")
+            connection.execute("PRAGMA cache_size=-131072")  # 128 MiB: index pages stay in memory
+            connection.execute("BEGIN")
+            db = cls(connection, path)
+            if not exists:
+                db._create_schema()
+        except sqlite3.DatabaseError as error:
+            raise VulnDBError(f"cannot write {path}: {error}") from error
+        return db
+
+    def _create_schema(self) -> None:
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            self._db.execute(statement)
+        self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> VulnDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def commit(self) -> None:
+        self.set_meta("digest", self.compute_digest())
+        self.set_meta("built_at", now_utc())
+        self._db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def stored_modified(self, record_id: str) -> str | None:
+        row = self._db.execute("SELECT modified FROM records WHERE id = ?", (record_id,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, record: PreparedRecord, source: str) -> None:
+        """Insert or replace ``record`` (the caller decided it is newer)."""
+        self._db.execute("DELETE FROM affected WHERE record_id = ?", (record.id,))
+        self._db.execute(
+            "INSERT OR REPLACE INTO records (id, modified, withdrawn, source, sha256, raw) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (record.id, record.modified, int(record.withdrawn), source, record.sha256, record.compressed),
+        )
+        self._db.executemany(
+            "INSERT INTO affected (record_id, ecosystem, name, entry) VALUES (?, ?, ?, ?)",
+            [(record.id, *row) for row in record.rows],
+        )
+
+    def put_source(self, source: Source) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO sources (name, location, imported_at, etag, last_modified) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (source.name, source.location, source.imported_at, source.etag, source.last_modified),
+        )
+
+    def compute_digest(self) -> str:
+        """sha256 over (id, record digest) of every live record: independent of import order."""
+        digest = hashlib.sha256(f"gate-vulndb/{SCHEMA_VERSION}\n".encode())
+        for record_id, sha in self._db.execute(
+            "SELECT id, sha256 FROM records WHERE withdrawn = 0 ORDER BY id"
+        ):
+            digest.update(f"{record_id}\t{sha}\n".encode())
+        return f"sha256:{digest.hexdigest()}"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else ""
+
+    @property
+    def digest(self) -> str:
+        return self.meta("digest")
+
+    @property
+    def built_at(self) -> str:
+        return self.meta("built_at")
+
+    def candidates(self, ecosystem: str, name: str) -> list[Candidate]:
+        """Entries filed under ``ecosystem`` (exact, release included) and ``name``."""
+        rows = self._db.execute(
+            "SELECT record_id, ecosystem, entry FROM affected WHERE ecosystem = ? AND name = ?",
+            (ecosystem, normalise_name(ecosystem, name)),
+        )
+        return [Candidate(record_id, eco, json.loads(entry)) for record_id, eco, entry in rows]
+
+    def record(self, record_id: str) -> StoredRecord | None:
+        row = self._db.execute(
+            "SELECT id, modified, raw FROM records WHERE id = ? AND withdrawn = 0", (record_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredRecord(row[0], row[1], json.loads(zlib.decompress(row[2])))
+
+    def records(self, record_ids: Iterable[str]) -> Iterator[StoredRecord]:
+        for record_id in sorted(set(record_ids)):
+            if (stored := self.record(record_id)) is not None:
+                yield stored
+
+    def sources(self) -> list[Source]:
+        rows = self._db.execute(
+            "SELECT name, location, imported_at, etag, last_modified FROM sources ORDER BY name"
+        )
+        return [Source(*row) for row in rows]
+
+    def counts_by_ecosystem(self) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT ecosystem, COUNT(DISTINCT record_id) FROM affected GROUP BY ecosystem ORDER BY ecosystem"
+        )
+        return dict(rows.fetchall())
+
+    def record_counts(self) -> tuple[int, int]:
+        """(live records, withdrawn tombstones)."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(withdrawn = 0), 0), COALESCE(SUM(withdrawn), 0) FROM records"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRecord:
+    """A validated record in the form the store writes (built in a worker process)."""
+
+    id: str
+    modified: str
+    withdrawn: bool
+    ecosystems: frozenset[str]
+    sha256: str
+    compressed: bytes  # zlib(canonical JSON)
+    rows: tuple[tuple[str, str, str], ...]  # (ecosystem, normalised name, affected entry JSON)
+    warnings: tuple[str, ...] = ()
+
+
+def prepare(record: Record) -> PreparedRecord:
+    """Canonical JSON, its digest, and the index rows of ``record`` (none when withdrawn)."""
+    body = canonical_json(record.raw)
+    affected = record.raw.get("affected") or []
+    rows = (
+        ()
+        if record.withdrawn
+        else tuple(
+            (key.ecosystem, normalise_name(key.ecosystem, key.name), _entry_json(affected[key.index]))
+            for key in record.affected
+        )
+    )
+    return PreparedRecord(
+        record.id,
+        record.modified,
+        record.withdrawn,
+        frozenset(key.ecosystem for key in record.affected),
+        hashlib.sha256(body).hexdigest(),
+        zlib.compress(body, 1),
+        rows,
+        record.warnings,
+    )
+
+
+def _entry_json(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
