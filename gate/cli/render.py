@@ -74,6 +74,8 @@ def render_tree(reference: str, attachments: list[Attachment]) -> None:
         node = tree.add(text, highlight=False)
         for predicate in attachment.predicate_types:
             node.add(f"predicate {predicate}", highlight=False)
+        for signer in dict.fromkeys(attachment.signers):
+            node.add(f"signed by {signer}", highlight=False)
     console.print(tree)
 
 

@@ -29,6 +29,7 @@ class Attachment:
     entries: int  # layers: signatures or attestations it holds
     predicate_types: tuple[str, ...] = ()
     annotations: dict[str, str] = field(default_factory=dict)
+    signers: tuple[str, ...] = ()  # claimed, not verified: `gate verify` checks them
 
 
 def find_attachments(image: Image | DirImage) -> list[Attachment]:
@@ -52,6 +53,7 @@ def find_attachments(image: Image | DirImage) -> list[Attachment]:
                     entries=_entry_count(document),
                     predicate_types=_predicate_types(document, descriptor.annotations),
                     annotations=descriptor.annotations,
+                    signers=_bundle_signers(store, document),
                 )
             )
         for suffix in COSIGN_SUFFIXES:
@@ -74,6 +76,7 @@ def find_attachments(image: Image | DirImage) -> list[Attachment]:
                     ),
                     entries=_entry_count(document),
                     predicate_types=_predicate_types(document, {}),
+                    signers=_layer_signers(document) if suffix != "sbom" else (),
                 )
             )
     return found
@@ -96,3 +99,33 @@ def _predicate_types(document: object, annotations: dict[str, str]) -> tuple[str
             document.annotations[key] for key in PREDICATE_TYPE_ANNOTATIONS if key in document.annotations
         ]
     return tuple(dict.fromkeys(found))
+
+
+BUNDLE_MEDIA_PREFIX = "application/vnd.dev.sigstore.bundle"
+MAX_BUNDLE_SIZE = 16 * 1024 * 1024
+
+
+def _bundle_signers(store: RegistryRepository | OciLayout, document: object) -> tuple[str, ...]:
+    from gate.sign.signer import signer_of_bundle
+
+    if not isinstance(document, Manifest):
+        return ()
+    return tuple(
+        signer_of_bundle(store.read_blob(layer, MAX_BUNDLE_SIZE))
+        for layer in document.layers
+        if layer.media_type.startswith(BUNDLE_MEDIA_PREFIX)
+    )
+
+
+def _layer_signers(document: object) -> tuple[str, ...]:
+    """cosign tags: a certificate annotation names a keyless signer; otherwise a key signed it."""
+    from gate.sign.signer import CERTIFICATE_ANNOTATION, signer_of_certificate_pem
+
+    if not isinstance(document, Manifest):
+        return ()
+    return tuple(
+        signer_of_certificate_pem(layer.annotations[CERTIFICATE_ANNOTATION])
+        if CERTIFICATE_ANNOTATION in layer.annotations
+        else "key (cosign stores no key id)"
+        for layer in document.layers
+    )
