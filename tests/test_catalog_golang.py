@@ -2,9 +2,10 @@
 
 Binaries are built here with Debian's Go toolchain from tests/fixtures/golang/app, vendoring
 real module sources from Debian's golang-*-dev packages (see fixtures/golang/NOTICE.md), in
-the forms found in images: default, stripped, PIE with the external linker, Windows PE and
-macOS Mach-O. Debian's own ``docker-registry`` binary is downloaded with ``apt-get download``.
-The toolchain, the packages and the mirror are required: these tests fail when they are absent.
+the forms found in images: default, stripped, PIE with the external linker, 32-bit and
+big-endian ELF, Windows PE and macOS Mach-O. Debian's own ``docker-registry`` binary is
+downloaded with ``apt-get download``. The toolchain, the packages and the mirror are required:
+these tests fail when they are absent.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ VARIANTS = {  # binary name -> (extra environment, go build flags)
     "app-pie-external": ({"CGO_ENABLED": "1"}, ["-buildmode=pie", "-ldflags=-linkmode=external"]),
     "app.exe": ({"GOOS": "windows", "GOARCH": "amd64", "CGO_ENABLED": "0"}, []),
     "app-darwin": ({"GOOS": "darwin", "GOARCH": "arm64", "CGO_ENABLED": "0"}, []),
+    "app-386": ({"GOARCH": "386", "CGO_ENABLED": "0"}, []),  # ELFCLASS32, 4-byte pointers
+    "app-s390x": ({"GOARCH": "s390x", "CGO_ENABLED": "0"}, []),  # big-endian ELF
 }
 KIND = {"app.exe": "pe", "app-darwin": "macho"}
 
@@ -147,7 +150,7 @@ def test_packages_follow_replacements(built: Path) -> None:
         assert main["main-module"] == "true" and main["go-toolchain"] == go_version
     assert all(p.ecosystem == "Go" and p.type == "golang" for p in catalog.packages)
     arches = {p.locations[0].path: p.arch for p in catalog.packages}
-    assert arches["/app"] == "amd64" and arches["/app-darwin"] == "arm64"
+    assert (arches["/app"], arches["/app-darwin"], arches["/app-386"]) == ("amd64", "arm64", "386")
 
 
 # -- a real Debian binary ----------------------------------------------------------------------

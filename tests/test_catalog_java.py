@@ -21,7 +21,14 @@ from pathlib import Path
 import pytest
 
 from gate.catalog import catalog_filesystem, java
-from gate.catalog.java import MAX_DEPTH, MAX_ENTRIES, MAX_NESTED_ARCHIVE, parse_manifest, parse_properties
+from gate.catalog.java import (
+    MAX_DEPTH,
+    MAX_ENTRIES,
+    MAX_NESTED_ARCHIVE,
+    Budget,
+    parse_manifest,
+    parse_properties,
+)
 from gate.image.build import LayerBuilder, build_image
 from gate.image.image import open_image
 from gate.image.layout import OciLayout
@@ -280,16 +287,17 @@ def test_hostile_archives_are_unknowns_and_the_rest_is_catalogued(hostile_root: 
         "/bad-inner.war",
         "/many-entries.jar",
     }
-    assert "/bomb.jar!/BOOT-INF/lib/zeros.jar: inflates to more than" in reasons["/bomb.jar"]
-    assert (
-        "/manifest-bomb.jar!/META-INF/MANIFEST.MF: inflates to more than 1048576"
-        in reasons["/manifest-bomb.jar"]
+    assert reasons["/bomb.jar"] == (
+        f"/bomb.jar!/BOOT-INF/lib/zeros.jar: inflates past the {MAX_NESTED_ARCHIVE}-byte limit for this file"
+    )
+    assert reasons["/manifest-bomb.jar"] == (
+        "/manifest-bomb.jar!/META-INF/MANIFEST.MF: inflates past the 1048576-byte limit for this file"
     )
     deep_path = "/deep.jar" + "".join(f"!/lib/level{n}.jar" for n in range(19, 18 - MAX_DEPTH, -1))
     assert reasons["/deep.jar"] == f"{deep_path}: archives nested deeper than {MAX_DEPTH} levels"
     assert "not a readable zip archive" in reasons["/not-a-zip.jar"]
     assert reasons["/bad-inner.war"].startswith("/bad-inner.war!/WEB-INF/lib/broken.jar: not a readable zip")
-    assert f"over {MAX_ENTRIES} zip entries" in reasons["/many-entries.jar"]
+    assert f"central directory of {MAX_ENTRIES + 1} entries" in reasons["/many-entries.jar"]
     by_file = {(p.locations[0].path, p.name) for p in catalog.packages}
     assert ("/good.jar", "org.apache.commons:commons-lang3") in by_file
     assert {name for path, name in by_file if path == "/just-deep-enough.jar"} == {
@@ -383,3 +391,18 @@ def test_layers_whiteouts_and_replacements(debian_jars: Path, tmp_path: Path) ->
     assert [(p.purl, p.locations[0].path, p.locations[0].layer_index) for p in catalog.packages] == [
         ("pkg:maven/org.apache.commons/commons-text@1.10.0", "/app/lib/first.jar", 1)
     ]
+
+
+def test_budget_spans_nested_archives(debian_jars: Path) -> None:
+    lang3 = (debian_jars / "usr/share/java/commons-lang3.jar").read_bytes()
+    fat = zip_bytes({"lib/a.jar": lang3, "lib/b.jar": lang3}, stored=True)
+    assert len(java.archive_coordinates(fat, "/fat.jar", 0, Budget())) == 2
+    # room to inflate one nested jar and its metadata, not two
+    with pytest.raises(
+        java.ArchiveLimitError, match=r"^/fat.jar!/lib/b.jar: inflates past the \d+ bytes left"
+    ):
+        java.archive_coordinates(fat, "/fat.jar", 0, Budget(inflated=len(lang3) + 64 * 1024))
+    # entries are counted across nested archives too
+    entries = len(zipfile.ZipFile(io.BytesIO(lang3)).infolist())
+    with pytest.raises(java.ArchiveLimitError, match=r"^/fat.jar!/lib/b.jar: central directory of"):
+        java.archive_coordinates(fat, "/fat.jar", 0, Budget(entries=2 + entries + 10))

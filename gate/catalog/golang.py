@@ -37,6 +37,7 @@ MAX_STRING = 1024 * 1024
 FLAG_BIG_ENDIAN = 0x1
 FLAG_INLINE = 0x2
 DEVEL = "(devel)"
+GO_VERSION_PREFIXES = ("go1", "devel")  # "go1.21.5", "devel go1.22-abcdef"
 # the module info is framed by 16-byte sentinels, the closing one preceded by a newline
 SENTINEL = 16
 BUILD_SETTINGS_KEPT = ("GOOS", "GOARCH", "CGO_ENABLED", "-buildmode", "vcs", "vcs.revision", "vcs.time")
@@ -110,10 +111,14 @@ def _aligned_matches(data: bytes, start: int, end: int) -> list[int]:
 
 
 def _first_valid(data: bytes, offsets: list[int], binary: ElfBinary | None) -> tuple[str, str] | None:
-    """(toolchain version, module info) from the first header that decodes to a version."""
+    """(toolchain version, module info) from the first header that decodes to a Go version.
+
+    The check matters where the whole file is searched: a binary that reads build info (the
+    ``go`` command itself) holds the magic string in its code too.
+    """
     for offset in offsets:
         strings = _header_strings(data, offset, binary)
-        if strings is not None and strings[0]:
+        if strings is not None and strings[0].startswith(GO_VERSION_PREFIXES):
             return strings
     return None
 

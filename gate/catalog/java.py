@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
 from dataclasses import dataclass
 
@@ -41,6 +42,10 @@ MAX_ENTRIES = 200_000  # zip entries, summed over the file and every archive ins
 MAX_UNCOMPRESSED = 1024 * 1024 * 1024  # bytes inflated, summed likewise
 MAX_NESTED_ARCHIVE = 128 * 1024 * 1024  # one archive inside an archive, held in memory while read
 MAX_METADATA_FILE = 1024 * 1024  # one pom.properties or MANIFEST.MF
+MAX_CENTRAL_DIRECTORY = 32 * 1024 * 1024  # the zip's table of entries, parsed whole by zipfile
+EOCD_SIGNATURE = b"PK\x05\x06"
+ZIP64_LOCATOR = b"PK\x06\x07"
+EOCD_SEARCH = 65535 + 22  # the record, after a comment of at most 65535 bytes
 MANIFEST = "META-INF/MANIFEST.MF"
 POM_PROPERTIES = re.compile(r"META-INF/maven/[^/]+/[^/]+/pom\.properties")
 # name-1.2.3.jar, name-1.2.3-SNAPSHOT.jar: the version starts at the first "-<digit>"
@@ -100,6 +105,7 @@ def archive_coordinates(
 
     Nested archives are named ``outer.war!/WEB-INF/lib/inner.jar``.
     """
+    _check_central_directory(data, archive_path, budget)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -107,7 +113,7 @@ def archive_coordinates(
         raise ValueError(f"{archive_path}: not a readable zip archive: {error}") from error
     budget.entries -= len(members)
     if budget.entries < 0:
-        raise ArchiveLimitError(f"{archive_path}: over {MAX_ENTRIES} zip entries in this file")
+        raise ArchiveLimitError(f"{archive_path}: over {MAX_ENTRIES} zip entries for this file")
     found = [(archive_path, c) for c in _own_coordinates(archive, members, archive_path, budget)]
     for member in members:
         if member.is_dir() or not member.filename.lower().endswith(ARCHIVE_SUFFIXES):
@@ -120,10 +126,33 @@ def archive_coordinates(
     return found
 
 
+def _check_central_directory(data: bytes, archive_path: str, budget: Budget) -> None:
+    """Refuse, before zipfile builds an object per entry, a directory too large for the budget.
+
+    APPNOTE 4.3.16: the end of central directory record (``PK\\x05\\x06``, within the last
+    64 KiB + 22 bytes) holds the entry count and the directory's size; ZIP64 archives set them
+    to all ones and keep the real values in the ZIP64 record its locator points to (4.3.14-15).
+    """
+    end = data.rfind(EOCD_SIGNATURE, max(0, len(data) - EOCD_SEARCH))
+    if end < 0 or end + 22 > len(data):
+        return  # zipfile reports the archive as unreadable
+    count, size = struct.unpack_from("<HI", data, end + 10)
+    locator = end - 20
+    if (count == 0xFFFF or size == 0xFFFFFFFF) and data[locator : locator + 4] == ZIP64_LOCATOR:
+        (record,) = struct.unpack_from("<Q", data, locator + 8)
+        if record + 56 <= len(data):
+            count, size = struct.unpack_from("<QQ", data, record + 32)
+    if count > budget.entries or size > MAX_CENTRAL_DIRECTORY:
+        raise ArchiveLimitError(
+            f"{archive_path}: central directory of {count} entries and {size} bytes is over the limits "
+            f"({budget.entries} more entries for this file, {MAX_CENTRAL_DIRECTORY} bytes)"
+        )
+
+
 def _own_coordinates(
     archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], archive_path: str, budget: Budget
 ) -> list[Coordinates]:
-    """Every pom.properties of the archive, and the manifest's coordinates if none names it."""
+    """Every pom.properties of the archive, and the manifest's coordinates if none of them names it."""
     poms: list[Coordinates] = []
     manifest: dict[str, str] = {}
     for member in members:
@@ -135,8 +164,8 @@ def _own_coordinates(
         elif member.filename == MANIFEST:
             manifest = parse_manifest(_read_text(archive, member, archive_path, budget))
     file_name = archive_path.rsplit("/", 1)[-1]
-    if _names_archive(poms, file_name):
-        return poms
+    if _names_archive(poms, file_name) or not manifest:
+        return poms  # without a manifest, as in syft, an archive is no package of its own
     from_manifest = manifest_coordinates(manifest, file_name)
     return [from_manifest, *poms] if from_manifest is not None else poms
 
@@ -158,11 +187,8 @@ def _read_member(
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, EOFError, OSError) as error:
         raise ValueError(f"{archive_path}!/{member.filename}: cannot be read: {error}") from error
     if len(data) > allowed:
-        which = "the remaining budget" if allowed < limit else "the limit"
-        raise ArchiveLimitError(
-            f"{archive_path}!/{member.filename}: inflates to more than {allowed} bytes ({which}; "
-            f"{MAX_UNCOMPRESSED} bytes may be inflated per file in the image)"
-        )
+        bound = f"the {limit}-byte limit" if allowed == limit else f"the {allowed} bytes left to inflate"
+        raise ArchiveLimitError(f"{archive_path}!/{member.filename}: inflates past {bound} for this file")
     budget.inflated -= len(data)
     return data
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -242,8 +243,14 @@ def _licenses(document: dict[str, Any]) -> tuple[str, ...]:
     for item in items:
         value = item.get("type") if isinstance(item, dict) else item
         if isinstance(value, str) and value.strip():
-            names.append(normalize_license(value))
+            names.append(_normalized_license(value))
     return tuple(sorted(set(names)))
+
+
+@lru_cache(maxsize=1024)
+def _normalized_license(value: str) -> str:
+    """normalize_license, remembered: a node_modules tree says "MIT" a thousand times."""
+    return normalize_license(value)
 
 
 def _dependency_names(dependencies: Any) -> tuple[str, ...]:

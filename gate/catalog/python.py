@@ -208,7 +208,13 @@ def _owned_files(fs: FileSystem, entry: FileEntry) -> tuple[str, ...]:
 
 def _absolute(base: str, paths: list[str]) -> tuple[str, ...]:
     """Paths relative to ``base`` (or absolute, as RECORD allows) made image-absolute."""
-    return tuple(sorted({"/" + normalize(p if p.startswith("/") else f"{base}/{p}") for p in paths}))
+    return tuple(sorted({_absolute_path(base, path) for path in paths}))
+
+
+def _absolute_path(base: str, path: str) -> str:
+    if path.startswith("/") or ".." in path or "./" in path or "//" in path:
+        return "/" + normalize(path if path.startswith("/") else f"{base}/{path}")
+    return f"/{base}/{path}" if base else f"/{path}"  # already normal: most RECORD rows
 
 
 CATALOGERS: list[Cataloger] = [

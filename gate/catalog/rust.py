@@ -85,7 +85,8 @@ def auditable_packages(entries: list[dict[str, Any]], location: PackageLocation)
     for entry in entries:
         if entry.get("kind", "runtime") != "runtime":
             continue
-        indexes = entry.get("dependencies", [])
+        indexes = entry.get("dependencies")
+        indexes = indexes if isinstance(indexes, list) else []
         dependencies = {names[i] for i in indexes if isinstance(i, int) and 0 <= i < len(names)}
         facts = [("source", entry["source"])]
         if entry.get("root") is True:
