@@ -9,6 +9,7 @@ same on-disk state for these two packages.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +23,7 @@ from gate.image.layout import OciLayout
 from gate.image.rootfs import DirFileSystem
 from gate.match import lookup_for
 from gate.model import Catalog, Package
+from tests.test_cli import run_gate
 
 DEBS = Path(__file__).parent / "fixtures" / "python" / "debian"
 SCALIBR = Path(__file__).parent / "fixtures" / "python" / "scalibr"
@@ -193,3 +195,15 @@ def test_a_later_layer_removing_the_os_package_removes_both(tmp_path: Path, debi
     assert packaging.metadata_dict["owned-by"] == PACKAGING
     assert (packaging.locations[0].layer_index, packaging.locations[0].in_base_image) == (0, True)
     assert packages[("deb", "python3-packaging", "23.0-1")].locations[0].layer_index == 1  # status rewritten
+
+
+def test_sbom_command_writes_the_link(debian_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sbom.json"
+    result = run_gate("sbom", f"dir:{debian_root}", "-f", "cyclonedx-json", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    components = {c["purl"]: c for c in json.loads(out.read_text())["components"] if "purl" in c}
+    six = components["pkg:pypi/six@1.16.0"]
+    properties = {p["name"]: p["value"] for p in six.get("properties", [])}
+    assert properties["gate:metadata:owned-by"] == SIX
+    pip_six = {p["name"] for p in components["pkg:pypi/six@1.17.0"].get("properties", [])}
+    assert "gate:metadata:owned-by" not in pip_six

@@ -44,6 +44,7 @@ class CatalogContext:
         )
 
 
+MATCH_ALL = "**"
 Parser = Callable[[FileSystem, CatalogContext, FileEntry], list[Package]]
 
 
@@ -100,18 +101,26 @@ def catalog_filesystem(
     context = CatalogContext(distro=detect_distro(fs), base_layer_count=base_layer_count)
     packages: list[Package] = []
     unknowns: list[Unknown] = []
-    wanted_by_any = _any_glob(tuple(glob for cataloger in chosen for glob in cataloger.globs))
+
+    def run(cataloger: Cataloger, entry: FileEntry) -> None:
+        try:
+            packages.extend(cataloger.parse(fs, context, entry))
+        except Exception as error:  # one broken parser must not lose the whole SBOM
+            logger.warning("%s: cannot read /%s: %s", cataloger.name, entry.path, error)
+            unknowns.append(Unknown("/" + entry.path, cataloger.name, str(error) or type(error).__name__))
+
+    # a cataloger that looks at every file (executables) skips the glob matching altogether
+    every_file = [cataloger for cataloger in chosen if MATCH_ALL in cataloger.globs]
+    selective = [cataloger for cataloger in chosen if MATCH_ALL not in cataloger.globs]
+    wanted_by_any = _any_glob(tuple(glob for cataloger in selective for glob in cataloger.globs))
     for entry in fs.files():
-        if wanted_by_any.fullmatch(entry.path) is None:
+        for cataloger in every_file:
+            run(cataloger, entry)
+        if not selective or wanted_by_any.fullmatch(entry.path) is None:
             continue  # most files of an image interest no cataloger
-        for cataloger in chosen:
-            if not cataloger.wants(entry.path):
-                continue
-            try:
-                packages.extend(cataloger.parse(fs, context, entry))
-            except Exception as error:
-                logger.warning("%s: cannot read /%s: %s", cataloger.name, entry.path, error)
-                unknowns.append(Unknown("/" + entry.path, cataloger.name, str(error) or type(error).__name__))
+        for cataloger in selective:
+            if cataloger.wants(entry.path):
+                run(cataloger, entry)
     from gate.catalog.ownership import link_owned_packages
 
     packages = link_owned_packages(packages, fs)
