@@ -1,22 +1,25 @@
-"""Differential property tests against the real tools: rpm, RubyGems and PHP.
+"""Differential property tests against the real tools: rpm, RubyGems, PHP and Go.
 
 Each test runs the reference implementation itself (``rpm.vercmp`` inside ``rpm --eval``,
-Ruby's ``Gem::Version#<=>``, PHP's ``version_compare``) once per batch of pairs and
-requires gate's verdict to be the same for every pair. A missing binary fails the test
-(``apt-get install rpm ruby php-cli``; .ci/run installs them).
+Ruby's ``Gem::Version#<=>``, PHP's ``version_compare``, ``golang.org/x/mod/semver`` built
+with the Go toolchain) once per batch of pairs and requires gate's verdict to be the same
+for every pair. A missing tool fails the test (``apt-get install rpm ruby php-cli golang-go
+golang-golang-x-mod-dev``; .ci/run installs them).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gate.versions import scheme_named
+from gate.versions import InvalidVersion, scheme_named
 
 BATCH = 80
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -59,6 +62,18 @@ def rpm_evrs(draw: st.DrawFn) -> str:
     return f"{epoch}{version}-{release}" if release else f"{epoch}{version}"
 
 
+@st.composite
+def rpm_pairs(draw: st.DrawFn) -> tuple[str, str]:
+    # Independent versions rarely share a version part; a third of the pairs do, so the
+    # release rules (present vs absent, ~ and ^ in releases) get exercised.
+    first = draw(rpm_evrs())
+    if draw(st.integers(0, 2)):
+        return first, draw(rpm_evrs())
+    version = first.rsplit("-", 1)[0] if "-" in first else first
+    release = draw(st.one_of(st.just(""), _RPM_PART))
+    return first, f"{version}-{release}" if release else version
+
+
 def rpm_vercmp(pairs: list[tuple[str, str]]) -> list[int]:
     # Lua reads the pairs from a file, so rpm's macro expansion never sees them; rpm's
     # Lua print() output carries no newlines, hence the commas.
@@ -74,7 +89,7 @@ def rpm_vercmp(pairs: list[tuple[str, str]]) -> list[int]:
 
 
 @SETTINGS
-@given(st.lists(st.tuples(rpm_evrs(), rpm_evrs()), min_size=BATCH, max_size=BATCH))
+@given(st.lists(rpm_pairs(), min_size=BATCH, max_size=BATCH))
 def test_rpm_agrees_with_rpm_vercmp(pairs: list[tuple[str, str]]) -> None:
     assert_agrees("rpm", pairs, rpm_vercmp(pairs))
 
@@ -122,3 +137,62 @@ _PHP = (
 def test_composer_agrees_with_php_version_compare(pairs: list[tuple[str, str]]) -> None:
     verdicts = [int(line) for line in run_tool(["php", "-r", _PHP], pair_lines(pairs)).split()]
     assert_agrees("composer", pairs, verdicts)
+
+
+# ---- Go (golang.org/x/mod/semver) --------------------------------------------------
+
+_GO_ORACLE = """package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/mod/semver"
+)
+
+func main() {
+	scanner := bufio.NewScanner(os.Stdin)
+	for scanner.Scan() {
+		f := strings.Fields(scanner.Text())
+		if !semver.IsValid(f[0]) || !semver.IsValid(f[1]) {
+			fmt.Println("invalid")
+		} else {
+			fmt.Println(semver.Compare(f[0], f[1]))
+		}
+	}
+}
+"""
+_GO_MODULES = Path("/usr/share/gocode")  # Debian's golang-golang-x-mod-dev
+
+
+@pytest.fixture(scope="module")
+def go_semver(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert shutil.which("go"), "go is required for the Go differential test (see .ci/run)"
+    assert (_GO_MODULES / "src/golang.org/x/mod/semver").is_dir(), "apt-get install golang-golang-x-mod-dev"
+    workdir = tmp_path_factory.mktemp("go-semver")
+    (workdir / "main.go").write_text(_GO_ORACLE)
+    env = os.environ | {"GO111MODULE": "off", "GOPATH": str(_GO_MODULES), "GOCACHE": str(workdir / "cache")}
+    subprocess.run(["go", "build", "-o", "oracle", "main.go"], cwd=workdir, env=env, check=True, timeout=300)
+    return workdir / "oracle"
+
+
+_GO_VERSION = st.from_regex(
+    r"\Av(0|[1-9]|1[0-9]|01)(\.(0|[1-9]|00)(\.(0|[1-9]|12)"
+    r"(-([0-9A-Za-z-]{1,3}|0\.20(19|20)[01][0-9]{9}-[0-9a-f]{12})(\.[0-9A-Za-z-]{1,3}){0,2})?"
+    r"(\+incompatible|\+build\.1)?)?)?\Z"
+)
+
+
+@SETTINGS
+@given(pairs=st.lists(st.tuples(_GO_VERSION, _GO_VERSION), min_size=BATCH, max_size=BATCH))
+def test_go_agrees_with_x_mod_semver(go_semver: Path, pairs: list[tuple[str, str]]) -> None:
+    verdicts = run_tool([str(go_semver)], pair_lines(pairs)).split()
+    go = scheme_named("go")
+    for (a, b), verdict in zip(pairs, verdicts, strict=True):
+        if verdict == "invalid":
+            with pytest.raises(InvalidVersion):
+                go.compare(a, b)
+        else:
+            assert go.compare(a, b) == int(verdict), (a, b, verdict)

@@ -6,9 +6,9 @@ order: ``~`` sorts before everything including the end, ``^`` after the end but 
 other segment, a number after any letter run, numbers as integers and letter runs
 byte-wise. Epochs compare as integers, a missing epoch is 0.
 
-rpm itself ignores the release when only one side has one; that rule is not an order
-(``1.0`` would equal both ``1.0-1`` and ``1.0-2``), so a missing release here sorts
-before every release, as the empty string does in ``rpmvercmp``.
+When only one side has a release, the one with a release is greater, whatever the
+release (even ``1.0-~1 > 1.0``), as rpm 4.18's ``rpmverCmp`` decides. (Dependency
+matching in rpm/dnf instead ignores the release then, which is not an order.)
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ _END = (1, 0)
 _CARET = (2, 0)
 _LETTERS = 3
 _NUMBER = 4
+_NO_RELEASE = (0,)
 
 
 def segment_key(text: str) -> tuple[tuple[int, int | str], ...]:
@@ -63,7 +64,8 @@ def _parse(evr: str) -> tuple:
         raise InvalidVersion(NAME, evr, "empty version")
     if hyphen and not release:
         raise InvalidVersion(NAME, evr, "empty release after '-'")
-    return (int(epoch_text), segment_key(version), segment_key(release))
+    release_key = (1, segment_key(release)) if hyphen else _NO_RELEASE
+    return (int(epoch_text), segment_key(version), release_key)
 
 
 SCHEME = KeyScheme(NAME, _parse)
