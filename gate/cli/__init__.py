@@ -16,9 +16,9 @@ import typer
 
 from gate import __version__
 from gate.cli import _state
+from gate.cli.analyze import config_check_command, secrets_command
 from gate.cli.commands import inspect_command, tree_command
 from gate.cli.db import db_app
-from gate.cli.analyze import config_check_command, secrets_command
 from gate.cli.sbom import sbom_command
 from gate.cli.scan import scan_command
 from gate.cli.sign import attest_command, keygen_command, sign_command

@@ -135,7 +135,7 @@ def prepare_batch(files: Iterable[RawFile]) -> list[Prepared]:
             continue
         if unparsable := checker.check(record):
             record = dataclasses.replace(record, warnings=record.warnings + unparsable)
-        results.append(prepare(record))
+        results.append(prepare(record, item.content if item.origin.endswith(".json") else None))
     return results
 
 
@@ -144,7 +144,7 @@ def _store(db: VulnDB, record: PreparedRecord, source: str, report: ImportReport
     if stored is not None and stored >= record.modified:
         report.unchanged += 1
         return
-    db.put(record, source)
+    db.put(record, source, replaces=stored is not None)
     if record.withdrawn:
         report.withdrawn += 1
         return

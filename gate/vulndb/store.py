@@ -1,8 +1,9 @@
 """The vulnerability database: one SQLite file of OSV records indexed by package.
 
-Tables: ``records`` keeps every record's canonical JSON (zlib-compressed) so a finding can cite
-its source; ``affected`` holds one row per ``affected[]`` entry keyed by (ecosystem, normalised
-name), so matching reads only the entries for a package; ``meta`` carries the schema version,
+Tables: ``records`` keeps every record's JSON as published (canonical JSON for YAML sources;
+zlib-compressed) so a finding can cite its source, plus the few fields a finding shows
+(``facts``); ``affected`` holds one row per ``affected[]`` entry keyed by (ecosystem,
+normalised name), so matching reads only the entries for a package; ``meta`` carries the schema version,
 build time and the content digest; ``sources`` what was imported from where (and the HTTP
 validators of downloaded archives). Withdrawn records stay as tombstones without ``affected``
 rows, so an older copy imported later cannot bring them back.
@@ -14,7 +15,6 @@ import hashlib
 import json
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,15 +25,19 @@ from gate.vulndb.names import normalise_name
 from gate.vulndb.osv import Record
 
 SCHEMA_VERSION = 1
+# Created after the rows of a fresh database are in (a bulk insert into indexed tables is slower).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS affected_by_package ON affected (ecosystem, name);
+CREATE INDEX IF NOT EXISTS affected_by_record ON affected (record_id);
+"""
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE records (
     id TEXT PRIMARY KEY, modified TEXT NOT NULL, withdrawn INTEGER NOT NULL,
-    source TEXT NOT NULL, sha256 TEXT NOT NULL, raw BLOB NOT NULL);
+    source TEXT NOT NULL, sha256 TEXT NOT NULL, raw BLOB NOT NULL, facts TEXT NOT NULL);
 CREATE TABLE affected (
-    record_id TEXT NOT NULL, ecosystem TEXT NOT NULL, name TEXT NOT NULL, entry TEXT NOT NULL);
-CREATE INDEX affected_by_package ON affected (ecosystem, name);
-CREATE INDEX affected_by_record ON affected (record_id);
+    record_id TEXT NOT NULL, ecosystem TEXT NOT NULL, name TEXT NOT NULL,
+    ranges TEXT NOT NULL, versions TEXT NOT NULL, entry TEXT NOT NULL);
 CREATE TABLE sources (
     name TEXT PRIMARY KEY, location TEXT NOT NULL, imported_at TEXT NOT NULL,
     etag TEXT NOT NULL DEFAULT '', last_modified TEXT NOT NULL DEFAULT '');
@@ -42,11 +46,27 @@ CREATE TABLE sources (
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """An ``affected[]`` entry naming a package: what the matcher evaluates."""
+    """An ``affected[]`` entry naming a package, split the way the matcher reads it.
+
+    ``ranges`` is the entry's ranges as JSON text (identical ranges share one compiled form),
+    ``versions`` its ``versions`` list joined by newlines (membership is a substring test, no
+    parsing), ``rest`` the remaining fields as JSON, decoded only for a finding.
+    """
 
     record_id: str
     ecosystem: str
-    entry: dict[str, Any]
+    ranges: str
+    versions: str
+    rest: str
+
+    @property
+    def entry(self) -> dict[str, Any]:
+        """The ``affected[]`` entry as published."""
+        entry = json.loads(self.rest)
+        entry["ranges"] = json.loads(self.ranges)
+        if self.versions:
+            entry["versions"] = self.versions.split("\n")
+        return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +156,8 @@ class VulnDB:
     # -- writing -------------------------------------------------------------------------------
 
     def commit(self) -> None:
+        for statement in filter(str.strip, _INDEXES.split(";")):
+            self._db.execute(statement)
         self.set_meta("digest", self.compute_digest())
         self.set_meta("built_at", now_utc())
         self._db.execute("COMMIT")
@@ -151,16 +173,26 @@ class VulnDB:
         row = self._db.execute("SELECT modified FROM records WHERE id = ?", (record_id,)).fetchone()
         return row[0] if row else None
 
-    def put(self, record: PreparedRecord, source: str) -> None:
-        """Insert or replace ``record`` (the caller decided it is newer)."""
-        self._db.execute("DELETE FROM affected WHERE record_id = ?", (record.id,))
+    def put(self, record: PreparedRecord, source: str, *, replaces: bool) -> None:
+        """Insert ``record``, or replace the stored copy (the caller decided it is newer)."""
+        if replaces:
+            self._db.execute("DELETE FROM affected WHERE record_id = ?", (record.id,))
         self._db.execute(
-            "INSERT OR REPLACE INTO records (id, modified, withdrawn, source, sha256, raw) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (record.id, record.modified, int(record.withdrawn), source, record.sha256, record.compressed),
+            "INSERT OR REPLACE INTO records (id, modified, withdrawn, source, sha256, raw, facts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.modified,
+                int(record.withdrawn),
+                source,
+                record.sha256,
+                record.compressed,
+                record.facts,
+            ),
         )
         self._db.executemany(
-            "INSERT INTO affected (record_id, ecosystem, name, entry) VALUES (?, ?, ?, ?)",
+            "INSERT INTO affected (record_id, ecosystem, name, ranges, versions, entry) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             [(record.id, *row) for row in record.rows],
         )
 
@@ -197,10 +229,18 @@ class VulnDB:
     def candidates(self, ecosystem: str, name: str) -> list[Candidate]:
         """Entries filed under ``ecosystem`` (exact, release included) and ``name``."""
         rows = self._db.execute(
-            "SELECT record_id, ecosystem, entry FROM affected WHERE ecosystem = ? AND name = ?",
+            "SELECT record_id, ecosystem, ranges, versions, entry FROM affected "
+            "WHERE ecosystem = ? AND name = ?",
             (ecosystem, normalise_name(ecosystem, name)),
         )
-        return [Candidate(record_id, eco, json.loads(entry)) for record_id, eco, entry in rows]
+        return [Candidate(*row) for row in rows]
+
+    def facts(self, record_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(modified, the fields a finding needs: aliases, related, summary, severity) of a live record."""
+        row = self._db.execute(
+            "SELECT modified, facts FROM records WHERE id = ? AND withdrawn = 0", (record_id,)
+        ).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
 
     def record(self, record_id: str) -> StoredRecord | None:
         row = self._db.execute(
@@ -209,11 +249,6 @@ class VulnDB:
         if row is None:
             return None
         return StoredRecord(row[0], row[1], json.loads(zlib.decompress(row[2])))
-
-    def records(self, record_ids: Iterable[str]) -> Iterator[StoredRecord]:
-        for record_id in sorted(set(record_ids)):
-            if (stored := self.record(record_id)) is not None:
-                yield stored
 
     def sources(self) -> list[Source]:
         rows = self._db.execute(
@@ -245,19 +280,21 @@ class PreparedRecord:
     ecosystems: frozenset[str]
     sha256: str
     compressed: bytes  # zlib(canonical JSON)
-    rows: tuple[tuple[str, str, str], ...]  # (ecosystem, normalised name, affected entry JSON)
+    facts: str  # JSON of the fields findings need (see VulnDB.facts)
+    rows: tuple[tuple[str, str, str, str, str], ...]  # (ecosystem, normalised name, ranges, versions, rest)
     warnings: tuple[str, ...] = ()
 
 
-def prepare(record: Record) -> PreparedRecord:
-    """Canonical JSON, its digest, and the index rows of ``record`` (none when withdrawn)."""
-    body = canonical_json(record.raw)
+def prepare(record: Record, original: bytes | None = None) -> PreparedRecord:
+    """The record's JSON (``original`` bytes when the source was JSON, canonical JSON for YAML),
+    its digest, and its index rows (none when withdrawn)."""
+    body = original if original is not None else canonical_json(record.raw)
     affected = record.raw.get("affected") or []
     rows = (
         ()
         if record.withdrawn
         else tuple(
-            (key.ecosystem, normalise_name(key.ecosystem, key.name), _entry_json(affected[key.index]))
+            (key.ecosystem, normalise_name(key.ecosystem, key.name), *_split_entry(affected[key.index]))
             for key in record.affected
         )
     )
@@ -268,10 +305,27 @@ def prepare(record: Record) -> PreparedRecord:
         frozenset(key.ecosystem for key in record.affected),
         hashlib.sha256(body).hexdigest(),
         zlib.compress(body, 1),
+        _facts(record.raw),
         rows,
         record.warnings,
     )
 
 
-def _entry_json(entry: dict[str, Any]) -> str:
-    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+_FACT_FIELDS = ("aliases", "related", "summary", "severity")
+
+
+def _facts(raw: dict[str, Any]) -> str:
+    facts = {field: raw[field] for field in _FACT_FIELDS if raw.get(field)}
+    specific = raw.get("database_specific")
+    if isinstance(specific, dict) and "severity" in specific:
+        facts["database_specific"] = {"severity": specific["severity"]}
+    return _compact(facts)
+
+
+def _split_entry(entry: dict[str, Any]) -> tuple[str, str, str]:
+    rest = {key: value for key, value in entry.items() if key not in ("ranges", "versions")}
+    return _compact(entry.get("ranges") or []), "\n".join(entry.get("versions") or []), _compact(rest)
+
+
+def _compact(data: object) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
