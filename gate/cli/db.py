@@ -104,10 +104,11 @@ def status_command(
 
 
 def _render_status(status: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from gate.cli.console import make_console
+
+    console = make_console()
     console.print(f"database  {status.path}", highlight=False)
     console.print(f"schema    {status.schema_version}", highlight=False)
     console.print(f"built at  {status.built_at}", highlight=False)

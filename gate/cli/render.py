@@ -8,14 +8,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from gate.cli.console import make_console
 from gate.image.attachments import COSIGN_SUFFIXES, Attachment
 
 
 def _console() -> Console:
-    console = Console()
-    if not console.is_terminal:
-        console.width = 200  # CI logs: never truncate digests to a default 80 columns
-    return console
+    return make_console()
 
 
 def render_inspect(description: dict[str, Any]) -> None:

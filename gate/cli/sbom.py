@@ -56,7 +56,7 @@ def sbom_command(
     platform: PlatformOption = None,
     insecure_registry: InsecureOption = None,
 ) -> None:
-    """Catalog every OS package in an image and write a CycloneDX 1.6 or SPDX 2.3 SBOM.
+    """Catalog every OS and language package in an image and write a CycloneDX 1.6 or SPDX 2.3 SBOM.
 
     The output is deterministic: the same image gives byte-identical SBOMs when
     SOURCE_DATE_EPOCH is set.

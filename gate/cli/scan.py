@@ -146,10 +146,11 @@ def _write(report: dict[str, Any], result: Any, output_format: OutputFormat, out
 
 
 def _render(report: dict[str, Any], result: Any, handle: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=handle, no_color=handle is not None, width=200 if handle else None)
+    from gate.cli.console import make_console
+
+    console = make_console(handle)
     summary = report["summary"]
     table = Table(
         title=f"{summary['findings']} findings in {summary['packages']} packages "

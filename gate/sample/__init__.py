@@ -54,6 +54,9 @@ def build_sample() -> BuiltImage:
     )
 
 
+ADVISORIES = Path(__file__).parent / "osv"
+
+
 def write_sample_layout(directory: Path) -> str:
     """Write the sample image into an OCI layout; return its ``oci:`` reference."""
     build_sample().push(OciLayout.create(directory), tag=SAMPLE_TAG)
