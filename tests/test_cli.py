@@ -203,3 +203,29 @@ def test_platform_option_is_validated(sample_layout: str) -> None:
     result = run_gate("inspect", "--platform", "linux", sample_layout)
     assert result.returncode == 1
     assert "invalid platform 'linux'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "inspect",
+        "tree",
+        "sbom",
+        "scan",
+        "secrets",
+        "config-check",
+        "keygen",
+        "sign",
+        "attest",
+        "db",
+        "db import",
+        "db update",
+        "db status",
+        "db push",
+    ],
+)
+def test_every_command_explains_itself(command: str) -> None:
+    result = run_gate(*command.split(), "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Usage: gate {command}")
+    assert "Traceback" not in result.stderr

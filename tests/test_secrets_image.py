@@ -322,3 +322,29 @@ def test_cli_missing_image_is_an_error() -> None:
     result = run_gate("secrets", "oci:/nonexistent/layout")
     assert result.returncode == 1
     assert result.stderr.startswith("gate: error:")
+
+
+def test_a_file_that_cannot_be_read_is_a_problem_and_closes_the_gate(tmp_path: Path) -> None:
+    import typer
+
+    from gate.cli import _state
+    from gate.cli.analyze import FailOn, _verdict
+
+    root = tmp_path / "root"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "config.env").write_text("LOG_LEVEL=info\n")
+    with open_image(f"dir:{root}") as image, image.filesystem() as fs:
+        (root / "app" / "config.env").unlink()  # swapped for a directory after the listing
+        (root / "app" / "config.env").mkdir()
+        result = analyze_image(image, fs, AnalysisOptions(config=False))
+    assert result.secrets == []
+    assert (
+        len(result.problems) == 1
+        and "cannot read" in result.problems[0]
+        and "/app/config.env" in result.problems[0]
+    )
+    _verdict([], [], FailOn.critical)  # nothing found, nothing missed: open
+    with pytest.raises(typer.Exit) as closed:
+        _verdict([], result.problems, FailOn.critical)
+    assert closed.value.exit_code == 2 and _state.gate_closed
+    _state.gate_closed = False

@@ -163,6 +163,24 @@ def test_private_keys_of_every_format_and_encrypted_ones_lower(
             assert hits[0].redacted.startswith(first4)
 
 
+@pytest.mark.parametrize("algorithm", ["ed25519", "rsa2048", "nistp256", "dsa2048"])
+def test_pgp_keys_encrypted_ones_lower(algorithm: str) -> None:
+    for passphrase, severity, note in (
+        ("", Severity.CRITICAL, "not encrypted"),
+        ("test-only", Severity.MEDIUM, "encrypted with a passphrase"),
+    ):
+        hits = scan_text(pgp_private_key(algorithm, passphrase).encode(), default_rules())
+        assert [(h.rule.id, h.severity, h.note) for h in hits] == [("pgp-private-key", severity, note)]
+
+
+def test_pgp_packets_that_cannot_be_parsed_are_reported_as_unknown() -> None:
+    from gate.analyze.pgp import secret_key_encrypted
+
+    assert secret_key_encrypted(b"\x95\x01") is None  # truncated
+    assert secret_key_encrypted(b"\x99\x00\x05\x04abcd") is None  # a public key packet (tag 6)
+    assert secret_key_encrypted(b"\x00" * 40) is None  # not a packet
+
+
 def test_aws_key_id_and_secret_together_are_critical() -> None:
     key_id, secret = Material(3).aws_key_pair()
     alone = scan_text(f"aws_secret_access_key={secret}\n".encode(), default_rules())
@@ -185,6 +203,13 @@ def test_a_specific_rule_hides_the_generic_one_on_the_same_text() -> None:
     token = Material(5).github_token()
     hits = scan_text(f"GITHUB_TOKEN={token}".encode(), default_rules())
     assert [h.rule.id for h in hits] == ["github-token"]
+
+
+@pytest.mark.parametrize(("secret", "shown"), [("abc", "a"), ("s3cr3t", "s3"), ("hunter2hunter", "hunt")])
+def test_short_secrets_show_at_most_a_third(secret: str, shown: str) -> None:
+    from gate.analyze import redact
+
+    assert redact(secret) == shown + "********"
 
 
 def test_redacted_match_shows_four_characters_and_a_fixed_mask() -> None:
@@ -365,3 +390,12 @@ def test_unquoted_values_in_code_files_are_expressions() -> None:
     assert rule_ids(f"api_key = {value}", "settings.py") == set()
     assert rule_ids(f"api_key = {value}", "settings.env") == {"generic-secret-assignment"}
     assert rule_ids(f'api_key = "{value}"', "settings.py") == {"generic-secret-assignment"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["client_secret", "AUTH-KEY", "privateKey", "db.password", "x-api-key", "accessToken", "CREDENTIALS"],
+)
+def test_generic_rule_matches_every_spelling_of_its_names(name: str) -> None:
+    value = Material(15).generic_api_key()
+    assert rule_ids(f'{name}: "{value}"', "config.yaml") == {"generic-secret-assignment"}

@@ -2,286 +2,18 @@
 
 Each pattern is written so that it cannot backtrack much: a literal prefix, bounded
 character-class runs (possessive where the next token cannot overlap), no nested or
-alternating repetition. Validators check what the format allows (GitHub/npm CRC32
-checksums, decodable PEM bodies and JWT headers, base64 ``user:password`` in docker auths).
+alternating repetition. Validators (validators.py) check what the format allows (GitHub/npm
+CRC32 checksums, decodable PEM bodies and JWT headers, base64 ``user:password`` in docker
+auths).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import math
 import re
-import zlib
-from collections import Counter
 
+from gate.analyze import validators
 from gate.analyze.model import Severity
-from gate.analyze.rules import SecretRule, Verdict
-
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-PLACEHOLDER_WORDS = (
-    "example",
-    "changeme",
-    "change_me",
-    "change-me",
-    "placeholder",
-    "dummy",
-    "sample",
-    "your_",
-    "your-",
-    "yourtoken",
-    "yourpassword",
-    "redacted",
-    "xxxx",
-    "****",
-    "....",
-    "<",
-    "${",
-    "{{",
-    "%(",
-    "replace",
-    "insert",
-    "fake",
-    "notreal",
-    "not_real",
-    "not-a-",
-)
-PLACEHOLDER_VALUES = {
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "test",
-    "testing",
-    "none",
-    "null",
-    "nil",
-    "true",
-    "false",
-    "undefined",
-    "required",
-    "optional",
-    "string",
-    "pass",
-    "admin",
-    "root",
-    "user",
-    "username",
-}
-
-
-def is_placeholder(value: str) -> bool:
-    """``changeme``, ``${TOKEN}``, ``<password>``, ``xxxx``, ``AKIAIOSFODNN7EXAMPLE`` and friends."""
-    lowered = value.lower()
-    if lowered in PLACEHOLDER_VALUES or len(set(lowered)) <= 2:
-        return True
-    if value[:1] in ("$", "%", "{", "<", "@", "&", "*"):
-        return True
-    return any(word in lowered for word in PLACEHOLDER_WORDS)
-
-
-def shannon_entropy(value: str) -> float:
-    """Bits per character."""
-    counts = Counter(value)
-    total = len(value)
-    return -sum(n / total * math.log2(n / total) for n in counts.values())
-
-
-def _base62(number: int, width: int) -> str:
-    digits = []
-    while number:
-        number, remainder = divmod(number, 62)
-        digits.append(_BASE62[remainder])
-    return "".join(reversed(digits)).rjust(width, "0")
-
-
-def base62_crc32_checksum(entropy: str) -> str:
-    """The 6-character checksum GitHub and npm append to their tokens."""
-    return _base62(zlib.crc32(entropy.encode("ascii")), 6)
-
-
-def _checksummed_token(value: str, match: re.Match[bytes], data: bytes, name: str) -> Verdict | None:
-    prefix_length = 4  # "ghp_", "npm_"
-    entropy, checksum = value[prefix_length:-6], value[-6:]
-    return Verdict() if base62_crc32_checksum(entropy) == checksum else None
-
-
-def _b64decode(text: str) -> bytes | None:
-    cleaned = "".join(text.split())
-    try:
-        return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _armored_body(block: str) -> str:
-    """The base64 of a PEM/armored body: no header lines, no CRC line, ``\\n`` escapes (JSON) undone."""
-    lines = block.replace("\\r", "\n").replace("\\n", "\n").splitlines()
-    return "".join(line.strip() for line in lines if ":" not in line and not line.strip().startswith("="))
-
-
-def _pem_private_key(value: str, match: re.Match[bytes], data: bytes, name: str) -> Verdict | None:
-    body = _armored_body(match.group("body").decode("ascii", "replace"))
-    decoded = _b64decode(body)
-    if decoded is None or len(decoded) < 32:
-        return None  # documentation ("-----BEGIN RSA PRIVATE KEY-----\n...\n"), not a key
-    label = match.group("label").decode("ascii")
-    encrypted = "ENCRYPTED" in label or match.group("proc") is not None
-    if label.startswith("OPENSSH"):
-        encrypted = _openssh_cipher(decoded) not in (b"none", None)
-    if encrypted:
-        return Verdict(Severity.MEDIUM, "encrypted with a passphrase", shown=body)
-    return Verdict(note="not encrypted", shown=body)
-
-
-def _openssh_cipher(decoded: bytes) -> bytes | None:
-    magic = b"openssh-key-v1\x00"
-    if not decoded.startswith(magic) or len(decoded) < len(magic) + 4:
-        return None
-    length = int.from_bytes(decoded[len(magic) : len(magic) + 4], "big")
-    return decoded[len(magic) + 4 : len(magic) + 4 + length]
-
-
-def _pgp_private_key(value: str, match: re.Match[bytes], data: bytes, name: str) -> Verdict | None:
-    block = match.group("body").decode("ascii", "replace")
-    # armor headers ("Comment: ...") end at the first blank line; the base64 follows
-    body = _armored_body(block.split("\n\n", 1)[-1] if "\n\n" in block else block)
-    decoded = _b64decode(body)
-    if decoded is None or len(decoded) < 32:
-        return None
-    return Verdict(note="whether a passphrase protects it is not checked", shown=body)
-
-
-def _jwt(value: str, match: re.Match[bytes], data: bytes, name: str) -> Verdict | None:
-    header, payload, _signature = value.split(".")
-    for part in (header, payload):
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-        except (ValueError, binascii.Error):
-            return None
-        if not isinstance(decoded, dict):
-            return None
-    return Verdict()
-
-
-def _docker_auth(value: str, match: re.Match[bytes], data: bytes, name: str) -> Verdict | None:
-    if match.group("field") != b"auth":
-        return Verdict()  # identitytoken / registrytoken: opaque
-    decoded = _b64decode(value)
-    if decoded is None or b":" not in decoded:
-        return None
-    _user, _, password = decoded.partition(b":")
-    if not password or is_placeholder(password.decode("utf-8", "replace")):
-        return None
-    return Verdict(note="base64 user:password")
-
-
-def _stripe(value: str, match: re.Match[bytes], data: bytes, name: str) -> Verdict | None:
-    if "_test_" in value[:8]:
-        return Verdict(Severity.LOW, "test-mode key")
-    return Verdict()
-
-
-def _slack_token(value: str, match: re.Match[bytes], data: bytes, name: str) -> Verdict | None:
-    parts = value.split("-")
-    return Verdict() if len(parts) >= 3 and parts[1].isdigit() else None
-
-
-def _kubeconfig(value: str, match: re.Match[bytes], data: bytes, name: str) -> Verdict | None:
-    if match.group("field") == b"client-key-data":
-        decoded = _b64decode(value)
-        if decoded is None or b"PRIVATE KEY" not in decoded:
-            return None
-        return Verdict(Severity.CRITICAL, "client private key")
-    return Verdict()
-
-
-_CODE_LIKE = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+|[A-Za-z_]+")
-GENERIC_MIN_ENTROPY = 3.0
-_IGNORED_NAME_SUFFIXES = (
-    "file",
-    "path",
-    "dir",
-    "url",
-    "uri",
-    "name",
-    "field",
-    "type",
-    "len",
-    "length",
-    "size",
-    "prompt",
-    "label",
-    "header",
-    "env",
-    "id",
-    "count",
-    "endpoint",
-    "class",
-)
-
-
-CODE_SUFFIXES = (
-    ".py",
-    ".js",
-    ".mjs",
-    ".cjs",
-    ".jsx",
-    ".ts",
-    ".tsx",
-    ".rb",
-    ".go",
-    ".java",
-    ".kt",
-    ".scala",
-    ".php",
-    ".c",
-    ".h",
-    ".cc",
-    ".cpp",
-    ".cs",
-    ".rs",
-    ".swift",
-    ".map",
-)
-_WORDS = re.compile(r"[a-z]+(?:[-_.][a-z]+)*")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-
-
-def _is_next_assignment(value: str) -> bool:
-    """``scmVersion=`` in ``password= scmVersion=``: the next assignment, not base64 padding."""
-    name, equals, rest = value.partition("=")
-    if not equals or not name.isidentifier():
-        return False
-    padding = not rest.strip("=") and len(value) % 4 == 0
-    return not padding
-
-
-def _generic_assignment(value: str, match: re.Match[bytes], data: bytes, name: str) -> Verdict | None:
-    suffix = (match.group("suffix") or b"").decode("ascii", "replace")
-    if re.split(r"[_.-]", suffix)[-1] in _IGNORED_NAME_SUFFIXES:
-        return None
-    if match.group("op") == b":" and not match.group("keyquote") and not match.group("space"):
-        return None  # "a:b" inside a word (URLs, ARNs, times), not a "key: value" pair
-    if value.lower().startswith("arn:"):
-        return None  # an AWS resource name, not a secret
-    quote = match.group("quote")
-    if quote:
-        if data[match.end("secret") : match.end("secret") + 1] != quote:
-            return None  # the literal goes on (spaces, an expression): not one opaque value
-    elif name.endswith(CODE_SUFFIXES):
-        return None  # in code, an unquoted right-hand side is an expression, not a literal
-    if _CODE_LIKE.fullmatch(value) or _UUID.fullmatch(value) or value[:1] in "/.~!" or value.isdigit():
-        return None  # an identifier, attribute access, identifier-like UUID, path or number
-    if _is_next_assignment(value):
-        return None
-    if not any(c.isdigit() for c in value) and (value.isalnum() or _WORDS.fullmatch(value)):
-        return None  # a word or words-with-dashes ("elevated-privileges"), not a random value
-    if shannon_entropy(value) < GENERIC_MIN_ENTROPY:
-        return None
-    return Verdict()
+from gate.analyze.rules import SecretRule
 
 
 def _rule(
@@ -296,6 +28,24 @@ def _rule(
 
 
 _VALUE_END = rb"(?![A-Za-z0-9_])"
+_DB_SCHEMES = (
+    "postgres",
+    "postgresql",
+    "mysql",
+    "mariadb",
+    "mongodb",
+    "mongodb+srv",
+    "redis",
+    "rediss",
+    "amqp",
+    "amqps",
+    "mssql",
+    "sqlserver",
+    "oracle",
+    "cockroachdb",
+    "clickhouse",
+)
+_DB_URL_KEYWORDS = tuple(f"{scheme}://".encode() for scheme in _DB_SCHEMES)
 
 BUILTIN_RULES: tuple[SecretRule, ...] = (
     _rule(
@@ -306,17 +56,17 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         rb"(?P<proc>[\s\\n]{1,8}Proc-Type: 4,ENCRYPTED[\s\\n]{1,8}DEK-Info: [A-Z0-9,-]{1,200}+)?"
         rb"(?P<body>[^-]{32,65536}+)-----END ",
         (b"private key-----",),
-        validate=_pem_private_key,
+        validate=validators.pem_private_key,
         placeholders=False,
     ),
     _rule(
         "pgp-private-key",
         "PGP private key block",
-        Severity.HIGH,
+        Severity.CRITICAL,
         rb"-----BEGIN PGP PRIVATE KEY BLOCK-----(?P<body>[^-]{32,131072}+)"
         rb"-----END PGP PRIVATE KEY BLOCK-----",
         (b"pgp private key block",),
-        validate=_pgp_private_key,
+        validate=validators.pgp_private_key,
         placeholders=False,
     ),
     _rule(
@@ -342,7 +92,7 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         Severity.CRITICAL,
         rb"(?<![A-Za-z0-9_])(?P<secret>gh[pousr]_[A-Za-z0-9]{36})" + _VALUE_END,
         (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
-        validate=_checksummed_token,
+        validate=validators.checksummed_token,
     ),
     _rule(
         "github-fine-grained-token",
@@ -379,7 +129,7 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         Severity.HIGH,
         rb"(?<![A-Za-z0-9_-])(?P<secret>xox[abposre]-[0-9A-Za-z-]{10,250}+)",
         (b"xoxa-", b"xoxb-", b"xoxp-", b"xoxo-", b"xoxs-", b"xoxr-", b"xoxe-"),
-        validate=_slack_token,
+        validate=validators.slack_token,
     ),
     _rule(
         "slack-webhook",
@@ -395,7 +145,7 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         Severity.CRITICAL,
         rb"(?<![A-Za-z0-9_])(?P<secret>(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{24,99})" + _VALUE_END,
         (b"sk_live_", b"sk_test_", b"rk_live_", b"rk_test_"),
-        validate=_stripe,
+        validate=validators.stripe_key,
     ),
     _rule(
         "google-api-key",
@@ -410,7 +160,7 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         Severity.HIGH,
         rb"(?<![A-Za-z0-9_])(?P<secret>npm_[A-Za-z0-9]{36})" + _VALUE_END,
         (b"npm_",),
-        validate=_checksummed_token,
+        validate=validators.checksummed_token,
     ),
     _rule(
         "pypi-token",
@@ -435,7 +185,7 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         rb"\"(?P<secret>[A-Za-z0-9+/=._-]{8,8192}+)\"",
         (b'"auth"', b'"identitytoken"', b'"registrytoken"'),
         requires=(b'"auths"',),
-        validate=_docker_auth,
+        validate=validators.docker_auth,
     ),
     _rule(
         "pypirc-password",
@@ -462,7 +212,7 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         rb"(?P<secret>[^\s\"']{8,65536}+)",
         (b"token", b"client-key-data", b"password"),
         requires=(b"kind: config", b"users:"),
-        validate=_kubeconfig,
+        validate=validators.kubeconfig_credential,
     ),
     _rule(
         "jwt",
@@ -471,7 +221,7 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         rb"(?<![A-Za-z0-9_-])(?P<secret>eyJ[A-Za-z0-9_-]{8,4096}+\.eyJ[A-Za-z0-9_-]{8,16384}+\.[A-Za-z0-9_-]{16,4096}+)"
         rb"(?![A-Za-z0-9_.-])",
         (b"eyj",),
-        validate=_jwt,
+        validate=validators.jwt,
         in_packages=False,
     ),
     _rule(
@@ -480,7 +230,7 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         Severity.HIGH,
         rb"(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver"
         rb"|oracle|cockroachdb|clickhouse)://[^\s:/@\"'`<>]{1,128}+:(?P<secret>[^\s:/@\"'`<>]{1,256}+)@[a-z0-9\[]",
-        (b"://",),
+        _DB_URL_KEYWORDS,
         lowered=True,
         in_packages=False,
     ),
@@ -504,13 +254,16 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
             b"access-key",
             b"accesskey",
             b"auth_key",
+            b"auth-key",
             b"authkey",
             b"private_key",
+            b"private-key",
             b"privatekey",
             b"credential",
         ),
-        validate=_generic_assignment,
+        validate=validators.generic_assignment,
         lowered=True,
         in_packages=False,
+        anchored=True,
     ),
 )

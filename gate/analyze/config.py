@@ -182,6 +182,7 @@ PACKAGE_MANAGERS = (
     "npm",
 )
 BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
+CACHE_ROOTS = ("var/", "etc/apk/", "root/", "home/", "usr/local/share/")  # where every CACHES path starts
 CACHES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("apt package lists", re.compile(r"var/lib/apt/lists/(?!lock$|partial/|auxfiles/)[^/]+")),
     ("apt downloaded packages", re.compile(r"var/cache/apt/archives/[^/]+\.deb")),
@@ -301,6 +302,8 @@ def _is_file(fs: FileSystem, path: str) -> bool:
 def check_package_caches(ctx: CheckContext) -> Iterator[ConfigFinding]:
     totals: dict[str, list[int]] = {}
     for entry in ctx.fs.files():
+        if not entry.path.startswith(CACHE_ROOTS):
+            continue
         for label, pattern in CACHES:
             if pattern.fullmatch(entry.path):
                 count_and_size = totals.setdefault(label, [0, 0])

@@ -32,8 +32,11 @@ REDACTED_MASK = "*" * 8  # fixed length: the mask does not reveal how long the s
 
 
 def redact(secret: str) -> str:
-    """``ghp_********``: the first four characters, then a fixed mask."""
-    return secret[:REDACTED_VISIBLE] + REDACTED_MASK
+    """``ghp_********``: the first four characters, then a fixed mask.
+
+    A short secret shows at most a third of itself (a 6-character password shows 2).
+    """
+    return secret[: min(REDACTED_VISIBLE, len(secret) // 3)] + REDACTED_MASK
 
 
 @dataclass(frozen=True, slots=True)

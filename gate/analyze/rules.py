@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from gate.analyze.model import Severity
 from gate.errors import GateError
@@ -44,9 +44,15 @@ class SecretRule:
     placeholders: bool = True  # drop values that look like placeholders (changeme, ${VAR}, ...)
     lowered: bool = False  # match the lowercased content; groups are read from the original bytes
     in_packages: bool = True  # also run inside installed language packages (site-packages, node_modules)
+    anchored: bool = False  # a match always starts where a keyword does: try only there
 
     def applies_to(self, name: str) -> bool:
-        return not self.paths or any(fnmatch.fnmatchcase(name, glob) for glob in self.paths)
+        return not self.paths or _glob_regex(self.paths).fullmatch(name) is not None
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(globs: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs))
 
 
 @dataclass(frozen=True)
@@ -56,22 +62,10 @@ class RuleSet:
     rules: tuple[SecretRule, ...]
     allow_paths: tuple[str, ...] = ()  # image-path globs never scanned
     allow_values: tuple[re.Pattern[str], ...] = ()  # secret values never reported
-    _by_name: dict[str, tuple[SecretRule, ...]] = field(default_factory=dict, compare=False, repr=False)
-
-    def for_file(self, name: str) -> tuple[SecretRule, ...]:
-        """The rules that apply to a file called ``name`` (cached: few distinct names matter)."""
-        if any(rule.paths for rule in self.rules):
-            cached = self._by_name.get(name)
-            if cached is None:
-                cached = tuple(rule for rule in self.rules if rule.applies_to(name))
-                if len(self._by_name) < 4096:
-                    self._by_name[name] = cached
-            return cached
-        return self.rules
 
     @cached_property
-    def keywords(self) -> KeywordIndex:
-        return KeywordIndex({k for rule in self.rules for k in (*rule.keywords, *rule.requires)})
+    def index(self) -> RuleIndex:
+        return RuleIndex(self.rules)
 
     def path_allowed(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, glob) for glob in self.allow_paths)
@@ -79,24 +73,61 @@ class RuleSet:
     def value_allowed(self, value: str) -> bool:
         return any(pattern.search(value) for pattern in self.allow_values)
 
-    def without(self, rule_ids: set[str]) -> RuleSet:
-        return replace(self, rules=tuple(r for r in self.rules if r.id not in rule_ids), _by_name={})
 
+class RuleIndex:
+    """Which rules to run on a file: one Aho-Corasick pass finds the keywords present.
 
-class KeywordIndex:
-    """Which keywords occur in a text: one Aho-Corasick pass instead of one search per keyword."""
+    Rules are bits of an int in priority order; each keyword maps to the rules it triggers,
+    so picking the candidates for a file is a few integer ORs, not a loop over every rule.
+    """
 
-    def __init__(self, keywords: set[bytes]) -> None:
+    def __init__(self, rules: tuple[SecretRule, ...]) -> None:
         import ahocorasick_rs
 
-        self._keywords = sorted(keywords)
-        self._automaton = ahocorasick_rs.BytesAhoCorasick(self._keywords) if keywords else None
+        self.rules = rules
+        self.keywords = sorted({k for rule in rules for k in (*rule.keywords, *rule.requires)})
+        position = {keyword: i for i, keyword in enumerate(self.keywords)}
+        self._automaton = ahocorasick_rs.BytesAhoCorasick(self.keywords) if self.keywords else None
+        self._triggers = [0] * len(self.keywords)
+        for bit, rule in enumerate(rules):
+            for keyword in rule.keywords:
+                self._triggers[position[keyword]] |= 1 << bit
+        self._required = [frozenset(position[k] for k in rule.requires) for rule in rules]
+        self._own_keywords = [frozenset(position[k] for k in rule.keywords) for rule in rules]
+        self._always = _mask(rules, lambda rule: not rule.keywords)
+        self._heuristic = _mask(rules, lambda rule: not rule.in_packages)
+        self._limited = [(bit, rule) for bit, rule in enumerate(rules) if rule.paths]
 
-    def present(self, lowered: bytes) -> set[bytes]:
-        if self._automaton is None:
-            return set()
-        matches = self._automaton.find_matches_as_indexes(lowered, overlapping=True)
-        return {self._keywords[index] for index, _start, _end in matches}
+    def candidates(
+        self, lowered: bytes, name: str, *, in_package: bool
+    ) -> Iterator[tuple[SecretRule, list[int]]]:
+        """Rules to run, in priority order, each with where its keywords start (for anchored rules)."""
+        matches = (
+            self._automaton.find_matches_as_indexes(lowered, overlapping=True) if self._automaton else []
+        )
+        present = {index for index, _start, _end in matches}
+        wanted = self._always
+        for index in present:
+            wanted |= self._triggers[index]
+        for bit, rule in self._limited:
+            if wanted >> bit & 1 and not rule.applies_to(name):
+                wanted &= ~(1 << bit)
+        if in_package:
+            wanted &= ~self._heuristic
+        while wanted:
+            bit = (wanted & -wanted).bit_length() - 1
+            wanted &= wanted - 1
+            if self._required[bit] <= present:
+                rule = self.rules[bit]
+                own = self._own_keywords[bit]
+                starts = (
+                    sorted(start for index, start, _end in matches if index in own) if rule.anchored else []
+                )
+                yield rule, starts
+
+
+def _mask(rules: tuple[SecretRule, ...], chosen: Callable[[SecretRule], bool]) -> int:
+    return sum(1 << bit for bit, rule in enumerate(rules) if chosen(rule))
 
 
 class UnsafeRegexError(GateError):

@@ -4,7 +4,9 @@ Every regular file of every layer is scanned, including files that later layers 
 overwrite (they are still in the image for anyone who pulls it). Noise control: binary
 files (sniffed, not judged by name), files installed by OS packages (unless a later layer
 changed them), test/fixture directories of installed language packages (unless
-``secrets_all``), and at most ``max_file_bytes`` per file.
+``secrets_all``), and at most ``max_file_bytes`` per file. Inside installed language
+packages only the precise rules run: the heuristic ones find nothing there but the examples
+of public code.
 
 Nothing here logs, prints or stores a secret: findings carry only the redacted form.
 """
@@ -16,9 +18,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from gate.analyze.builtin_rules import is_placeholder
 from gate.analyze.model import AnalysisOptions, SecretFinding, SecretStats, Severity, redact
 from gate.analyze.rules import RuleSet, SecretRule
+from gate.analyze.validators import is_placeholder
 from gate.errors import GateError
 from gate.image.filesystem import FileEntry, FileSystem
 from gate.image.manifest import ImageConfig
@@ -51,6 +53,7 @@ TEST_DIRS = frozenset(
         "examples",
     }
 )
+_PACKAGE_ROOT = re.compile("(?:^|/)(?:" + "|".join(sorted(map(re.escape, PACKAGE_ROOTS))) + ")/")
 AWS_PAIR = ("aws-access-key-id", "aws-secret-access-key")
 
 
@@ -83,22 +86,29 @@ def scan_text(data: bytes, rules: RuleSet, name: str = "", *, in_package: bool =
     ``in_package``: the file belongs to an installed language package, where heuristic rules
     (``in_packages=False``) only find the examples of public code.
     """
-    lowered = data.lower()
-    present = rules.keywords.present(lowered)
     hits: list[Hit] = []
     claimed = _Spans()
-    for rule in rules.for_file(name):
-        if in_package and not rule.in_packages:
-            continue
-        if rule.keywords and present.isdisjoint(rule.keywords):
-            continue
-        if rule.requires and not present.issuperset(rule.requires):
-            continue
-        for match in rule.regex.finditer(lowered if rule.lowered else data):
+    lowered = data.lower()
+    for rule, starts in rules.index.candidates(lowered, name, in_package=in_package):
+        text = lowered if rule.lowered else data
+        matches = _anchored_matches(rule.regex, text, starts) if rule.anchored else rule.regex.finditer(text)
+        for match in matches:
             hit = _accept(rule, match, data, rules, name)
             if hit and claimed.claim(hit.start, hit.end):
                 hits.append(hit)
     return _pair_aws_keys(_with_lines(hits, data))
+
+
+def _anchored_matches(regex: re.Pattern[bytes], text: bytes, starts: list[int]) -> Iterator[re.Match[bytes]]:
+    """Non-overlapping matches tried only where the rule's keywords start (as finditer would find)."""
+    end = 0
+    for start in starts:
+        if start < end:
+            continue
+        match = regex.match(text, start)
+        if match:
+            end = max(match.end(), start + 1)
+            yield match
 
 
 class _Spans:
@@ -178,11 +188,10 @@ def package_part(path: str) -> tuple[bool, bool]:
 
     ``.../site-packages/foo/tests/x.py`` -> (True, True); ``/app/tests/x.py`` -> (False, False).
     """
-    parts = path.split("/")
-    for index, part in enumerate(parts):
-        if part in PACKAGE_ROOTS:
-            return True, any(p in TEST_DIRS for p in parts[index + 1 : -1])
-    return False, False
+    root = _PACKAGE_ROOT.search(path)
+    if root is None:
+        return False, False
+    return True, any(part in TEST_DIRS for part in path[root.end() :].split("/")[:-1])
 
 
 def scan_filesystem(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -18,7 +19,7 @@ def _console() -> Console:
 
 def render_inspect(description: dict[str, Any]) -> None:
     console = _console()
-    console.print(f"[bold]{description['reference']}[/bold]", highlight=False)
+    console.print(f"[bold]{escape(description['reference'])}[/bold]", highlight=False)
     console.print(f"  media type  {description['mediaType']}", highlight=False)
     if "layers" not in description:
         console.print(f"  files       {description['files']} ({_size(description['totalSize'])})")
@@ -61,7 +62,7 @@ def render_inspect(description: dict[str, Any]) -> None:
 
 def render_tree(reference: str, attachments: list[Attachment]) -> None:
     console = _console()
-    tree = Tree(f"[bold]{reference}[/bold]", highlight=False)
+    tree = Tree(f"[bold]{escape(reference)}[/bold]", highlight=False)
     if not attachments:
         tree.add("(nothing attached)")
     for attachment in attachments:
@@ -100,6 +101,6 @@ def render_packages(catalog: Any) -> None:
     console.print(table)
     for unknown in catalog.unknowns:
         console.print(
-            f"[yellow]unreadable[/yellow] {unknown.path} ({unknown.found_by}): {unknown.reason}",
+            f"[yellow]unreadable[/yellow] {escape(f'{unknown.path} ({unknown.found_by}): {unknown.reason}')}",
             highlight=False,
         )
