@@ -78,3 +78,24 @@ def test_package_only_in_base_layer_is_marked_inherited(registry: object) -> Non
     assert _locations(result.stdout)["base-files"]["in_base_image"] is True
     unknown = run_gate("sbom", "-f", "json", f"{app_ref}:v1")
     assert _locations(unknown.stdout)["base-files"]["in_base_image"] is None
+
+
+def test_config_check_takes_the_base_from_labels(registry: object) -> None:
+    os_layer = LayerBuilder().add_file("etc/os-release", OS_RELEASE).build()
+    su_layer = LayerBuilder().add_file("usr/bin/su", b"\x7fELF", mode=0o4755).build()
+    base_ref = _push(registry, "base/with-su", [os_layer, su_layer])
+    with open_image(f"{base_ref}:v1") as base:
+        labels = {
+            "org.opencontainers.image.base.name": base_ref,
+            "org.opencontainers.image.base.digest": base.digest,
+        }
+    app_layer = LayerBuilder().add_file("app/run", b"#!/bin/sh\n").build()
+    app_ref = _push(registry, "app/on-su-base", [os_layer, su_layer, app_layer], labels=labels)
+
+    def setuid_findings(*extra: str) -> list[dict[str, object]]:
+        result = run_gate("config-check", "-f", "json", *extra, f"{app_ref}:v1")
+        assert result.returncode == 0, result.stderr
+        return [f for f in json.loads(result.stdout)["config"] if f["ruleId"] == "setuid-added"]
+
+    assert setuid_findings() == []  # the base's own su is inherited, not added
+    assert len(setuid_findings("--base-layers", "1")) == 1

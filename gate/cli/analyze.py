@@ -85,7 +85,12 @@ def config_check_command(
     ] = 90,
     base_layers: Annotated[
         int | None,
-        typer.Option("--base-layers", min=0, help="How many bottom layers are the base image [default: 1]."),
+        typer.Option(
+            "--base-layers",
+            min=0,
+            help="How many bottom layers are the base image "
+            "[default: from the image's base-image annotations or labels, else 1].",
+        ),
     ] = None,
     fail_on: FailOnOption = None,
     platform: PlatformOption = None,
@@ -117,13 +122,21 @@ def _analyze(
     options: AnalysisOptions,
     rules: RuleSet | None,
 ) -> tuple[str, str, AnalysisResult]:
+    from dataclasses import replace
+
     from gate.analyze import analyze_image
     from gate.catalog import catalog_filesystem
     from gate.cli.options import registry_client
     from gate.cli.progress import stage
     from gate.image import open_image
+    from gate.image.base import find_base_image
 
-    with open_image(reference, platform=platform, client=registry_client(insecure)) as image:
+    client = registry_client(insecure)
+    with open_image(reference, platform=platform, client=client) as image:
+        if options.base_layers is None:
+            # the declared base image (annotations/labels), checked against its real layers
+            base = find_base_image(image, client=client)
+            options = replace(options, base_layers=base.layer_count if base else None)
         layer_count = len(getattr(image, "layers", ())) or None
         with stage(f"read {layer_count or 1} layer(s) of {image.ref}", total=layer_count) as advance:
             fs = image.filesystem(progress=advance)
