@@ -177,3 +177,48 @@ def test_db_import_reports_invalid_records_per_record(tmp_path: Path) -> None:
 def test_scan_needs_exactly_one_target(db_path: Path) -> None:
     result = run_gate("scan", "--db", str(db_path))
     assert result.returncode == 1 and "exactly one of IMAGE or --sbom" in result.stderr
+
+
+def test_scan_image_runs_all_three_scanners_by_default(tmp_path: Path) -> None:
+    """The sample image: Flask 2.0.0 (PYSEC-2023-62), no secrets, an old build date (config)."""
+    from gate.sample import ADVISORIES, write_sample_layout
+
+    image = write_sample_layout(tmp_path / "sample")
+    db = tmp_path / "sample.db"
+    assert run_gate("db", "import", "--db", str(db), str(ADVISORIES)).returncode == 0
+    result = run_gate("scan", image, "--db", str(db), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [f["id"] for f in report["findings"]] == ["PYSEC-2023-62"]
+    assert report["secrets"] == []
+    assert "image-too-old" in {f["ruleId"] for f in report["config"]}
+    assert report["analysis"]["problems"] == []
+    _validate_against_documented_schema(report)
+
+    # config findings close the gate like vulnerabilities do
+    closed = run_gate("scan", image, "--db", str(db), "--fail-on", "medium", "--scanners", "config")
+    assert closed.returncode == 2 and "gate: closed: 1 finding(s) at or above medium" in closed.stderr
+    only_vulns = run_gate("scan", image, "--db", str(db), "--format", "json", "--scanners", "vuln")
+    assert only_vulns.returncode == 0
+    assert "secrets" not in json.loads(only_vulns.stdout) and "config" not in json.loads(only_vulns.stdout)
+    no_db = run_gate(
+        "scan",
+        image,
+        "--format",
+        "json",
+        "--scanners",
+        "secret,config",
+        env={"GATE_DB": str(tmp_path / "absent.db")},
+    )
+    assert no_db.returncode == 0, no_db.stderr
+    assert json.loads(no_db.stdout)["database"] is None
+    _validate_against_documented_schema(json.loads(no_db.stdout))
+
+
+def test_scanner_choice_errors(tmp_path: Path) -> None:
+    bad = run_gate("scan", "oci:x", "--scanners", "vuln,virus")
+    assert bad.returncode == 1 and "unknown scanner(s) virus" in bad.stderr
+    sbom = tmp_path / "s.json"
+    sbom.write_text("{}")
+    wrong = run_gate("scan", "--sbom", str(sbom), "--scanners", "secret")
+    assert wrong.returncode == 1 and "--sbom scans for vulnerabilities only" in wrong.stderr

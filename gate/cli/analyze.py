@@ -17,6 +17,8 @@ import typer
 from gate.cli.options import FormatOption, ImageArgument, InsecureOption, OutputFormat, PlatformOption
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gate.analyze import AnalysisOptions, AnalysisResult, RuleSet
 
 
@@ -160,19 +162,36 @@ def _verdict(severities: list, problems: list[str], fail_on: FailOn | None) -> N
         raise typer.Exit(2)
 
 
-def _console():  # noqa: ANN202 - lazy import keeps --help fast
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:
-        console.width = 200
-    return console
+def render_analysis(
+    console: Console, reference: str, result: AnalysisResult, *, secrets: bool, config: bool
+) -> None:
+    """The secret and/or config findings, then notes and problems (for `gate scan`)."""
+    if secrets:
+        _secrets_table(console, reference, result)
+    if config:
+        _config_table(console, reference, result)
+    _render_problems(console, result)
 
 
 def _render_secrets(reference: str, result: AnalysisResult) -> None:
+    from gate.cli.console import make_console
+
+    console = make_console()
+    _secrets_table(console, reference, result)
+    _render_problems(console, result)
+
+
+def _render_config(reference: str, result: AnalysisResult) -> None:
+    from gate.cli.console import make_console
+
+    console = make_console()
+    _config_table(console, reference, result)
+    _render_problems(console, result)
+
+
+def _secrets_table(console: Console, reference: str, result: AnalysisResult) -> None:
     from rich.table import Table
 
-    console = _console()
     stats = result.stats
     table = Table(
         title=f"{reference}: {len(result.secrets)} secret(s) in {stats.files_scanned} files scanned",
@@ -193,23 +212,20 @@ def _render_secrets(reference: str, result: AnalysisResult) -> None:
         f"{stats.skipped_test_dirs} in package test dirs, {stats.skipped_allowlisted} allowlisted",
         highlight=False,
     )
-    _render_problems(console, result)
 
 
-def _render_config(reference: str, result: AnalysisResult) -> None:
+def _config_table(console: Console, reference: str, result: AnalysisResult) -> None:
     from rich.table import Table
 
-    console = _console()
     table = Table(title=f"{reference}: {len(result.config)} configuration finding(s)", title_justify="left")
     for column in ("severity", "rule", "title", "evidence"):
         table.add_column(column, overflow="fold")
     for f in sorted(result.config, key=lambda f: -f.severity.rank):
         table.add_row(f.severity.value, f.rule_id, f.title, "\n".join(f.evidence))
     console.print(table)
-    _render_problems(console, result)
 
 
-def _render_problems(console, result: AnalysisResult) -> None:  # noqa: ANN001
+def _render_problems(console: Console, result: AnalysisResult) -> None:
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
     for problem in result.problems:

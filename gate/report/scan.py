@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate import __version__
 from gate.match import Finding, MatchResult, Unverified
 from gate.model import Package
 from gate.severity import Severity
+
+if TYPE_CHECKING:
+    from gate.analyze import AnalysisResult, ConfigFinding, SecretFinding
 
 SCHEMA_VERSION = "1"
 
@@ -26,7 +29,7 @@ class DatabaseInfo:
 
 
 def scan_report(
-    result: MatchResult, *, packages: int, database: DatabaseInfo, target: dict[str, str]
+    result: MatchResult, *, packages: int, database: DatabaseInfo | None, target: dict[str, str]
 ) -> dict[str, Any]:
     """The report as JSON-ready data."""
     counts = Counter(finding.rating.severity.label for finding in result.findings)
@@ -38,7 +41,9 @@ def scan_report(
             "digest": database.digest,
             "built_at": database.built_at,
             "schema_version": database.schema_version,
-        },
+        }
+        if database
+        else None,
         "summary": {
             "packages": packages,
             "findings": len(result.findings),
@@ -87,3 +92,22 @@ def at_or_above(result: MatchResult, threshold: Severity) -> list[Finding]:
         for finding in result.findings
         if finding.rating.severity >= threshold or finding.rating.severity is Severity.UNKNOWN
     ]
+
+
+def analysis_json(analysis: AnalysisResult, *, secrets: bool, config: bool) -> dict[str, Any]:
+    """The secret and/or configuration findings, as extra sections of the scan report."""
+    sections: dict[str, Any] = {}
+    if secrets:
+        sections["secrets"] = [finding.to_dict() for finding in analysis.secrets]
+    if config:
+        sections["config"] = [finding.to_dict() for finding in analysis.config]
+    sections["analysis"] = {"problems": list(analysis.problems), "notes": list(analysis.notes)}
+    return sections
+
+
+def analysis_at_or_above(analysis: AnalysisResult, threshold: str) -> list[SecretFinding | ConfigFinding]:
+    """Secret and config findings at or above a ``low``..``critical`` threshold."""
+    from gate.analyze import Severity as AnalysisSeverity
+
+    rank = AnalysisSeverity(threshold).rank if threshold in set(AnalysisSeverity) else 1
+    return [f for f in (*analysis.secrets, *analysis.config) if f.severity.rank >= rank]
