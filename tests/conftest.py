@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.debian import Debootstrapped, debootstrap_bookworm
 from tests.servers import FakeRegistry, RegistryFlavour, RegistryServer, ServerError, running_registry
 
 
@@ -59,6 +60,12 @@ def make_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 
     with stack:
         yield make
+
+
+@pytest.fixture(scope="session")
+def debian_bookworm(tmp_path_factory: pytest.TempPathFactory) -> Debootstrapped:
+    """A real Debian 12 minbase root and its one-layer OCI layout, made once per session."""
+    return debootstrap_bookworm(tmp_path_factory.mktemp("debootstrap"))
 
 
 @pytest.fixture

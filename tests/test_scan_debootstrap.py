@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.debian import Debootstrapped, dpkg_query_rows
 from tests.test_cli import run_gate
-from tests.test_debootstrap_sbom import Debootstrapped, debootstrapped, dpkg_query_rows  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -43,18 +43,18 @@ def _dpkg_older(version: str, than: str) -> bool:
     return subprocess.run(["dpkg", "--compare-versions", version, "lt", than], check=False).returncode == 0
 
 
-def test_scan_of_a_debootstrapped_image(debootstrapped: Debootstrapped, tmp_path: Path) -> None:  # noqa: F811
+def test_scan_of_a_debootstrapped_image(debian_bookworm: Debootstrapped, tmp_path: Path) -> None:
     (tmp_path / "records").mkdir()
     (tmp_path / "records" / "unfixed.json").write_text(json.dumps(UNFIXED))
     db = tmp_path / "v.db"
     imported = run_gate("db", "import", "--db", str(db), str(FIXTURES / "debian"), str(tmp_path / "records"))
     assert imported.returncode == 0, imported.stderr
-    result = run_gate("scan", f"oci:{debootstrapped.layout}:bookworm", "--db", str(db), "--format", "json")
+    result = run_gate("scan", f"oci:{debian_bookworm.layout}:bookworm", "--db", str(db), "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     found = {(f["id"], f["package"]["name"]) for f in report["findings"]}
 
-    rows = dpkg_query_rows(debootstrapped.root)
+    rows = dpkg_query_rows(debian_bookworm.root)
     expected = {("DEBIAN-CVE-2010-4756", name) for name, _v, _a, source, _sv in rows if source == "glibc"}
     for record_id, (source_package, fixed) in FIXES.items():
         expected |= {

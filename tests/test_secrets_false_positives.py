@@ -10,7 +10,6 @@ These need the network (and debootstrap, and root): they FAIL, never skip, witho
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,13 +17,12 @@ from pathlib import Path
 import pytest
 
 from gate.analyze import AnalysisOptions, AnalysisResult, analyze_image
-from gate.image import OciLayout, open_image
-from gate.image.build import build_image, layer_from_directory
+from gate.image import open_image
+from tests.debian import Debootstrapped
 from tests.fixtures.analyze.material import Material
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-MIRROR = os.environ.get("GATE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PYPI_PACKAGES = (
     "requests==2.32.3",
     "urllib3==2.3.0",
@@ -124,19 +122,8 @@ def test_a_token_planted_in_an_installed_package_is_still_found(npm_tree: Path) 
 
 
 @pytest.fixture(scope="module")
-def debian_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    debootstrap = shutil.which("debootstrap")
-    if debootstrap is None:
-        pytest.fail("debootstrap is not installed: run `apt-get install debootstrap` (this test never skips)")
-    if os.geteuid() != 0:
-        pytest.fail("debootstrap needs root: run this test as root (e.g. in the CI container)")
-    base = tmp_path_factory.mktemp("debootstrap")
-    root = base / "rootfs"
-    run([debootstrap, "--variant=minbase", "bookworm", str(root), MIRROR])
-    layout = base / "layout"
-    built = build_image([layer_from_directory(root)], history=["debootstrap --variant=minbase bookworm"])
-    built.push(OciLayout.create(layout), tag="bookworm")
-    return layout
+def debian_layout(debian_bookworm: Debootstrapped) -> Path:
+    return debian_bookworm.layout
 
 
 def test_clean_debian_base_has_no_secret_findings(debian_layout: Path) -> None:
