@@ -44,7 +44,7 @@ def main() -> None:
             import_times.append(time.perf_counter() - started)
         assert report is not None
         packages = sample_packages(db_path, PACKAGES)
-        # Each run in a fresh interpreter: no cached candidates, compiled ranges or version keys.
+        # Each run in a fresh interpreter: no cached package summaries, entries or version keys.
         context = multiprocessing.get_context("spawn")
         with context.Pool(1, maxtasksperchild=1) as pool:
             runs = [pool.apply(time_match, (db_path, packages)) for _ in range(args.runs)]

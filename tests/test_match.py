@@ -4,6 +4,7 @@ Debian/Alpine records written from real advisories (see tests/fixtures/osv/NOTIC
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,77 @@ def test_severity_fallbacks() -> None:
     entry = {"severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L"}]}
     record = {"severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]}
     assert rate(record, entry).score == 5.3  # the affected entry's own vector comes first
+
+
+def _record(modified: str, fixed: str, *, withdrawn: str = "") -> dict:
+    record = {
+        "id": "PYSEC-2099-7", "modified": modified,
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "foo"},
+                      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}],
+    }  # fmt: skip
+    return {**record, "withdrawn": withdrawn} if withdrawn else record
+
+
+def test_imports_into_an_existing_database_recompile_what_they_touch(tmp_path: Path) -> None:
+    """Matching reads the compiled packages table: a later copy, a withdrawal and a new package
+    imported into an existing file must all show, and untouched packages must stay matched."""
+    db_path = tmp_path / "v.db"
+    import_paths(db_path, [FIXTURES / "rustsec"])
+    steps = [
+        (_record("2024-01-01T00:00:00Z", "2.0"), ["foo"]),  # 2.5 is past the fix
+        (_record("2024-02-01T00:00:00Z", "3.0"), ["foo", "foo"]),  # the later copy moves the fix
+        (_record("2024-03-01T00:00:00Z", "3.0", withdrawn="2024-03-01T00:00:00Z"), []),
+    ]
+    for number, (record, _) in enumerate(steps):
+        (tmp_path / f"{number}.json").write_text(json.dumps(record))
+    for number, (_, expected) in enumerate(steps):
+        import_paths(db_path, [tmp_path / f"{number}.json"])
+        with VulnDB.open(db_path) as opened:
+            found = Matcher(opened).match(
+                [
+                    pkg("foo", "1.0", "pypi"),
+                    pkg("foo", "2.5", "pypi"),
+                    pkg("cap-primitives", "3.4.0", "cargo"),
+                ]
+            )
+        assert sorted(f.package.name for f in found.findings) == sorted([*expected, "cap-primitives"])
+
+
+def _findings_json(result) -> list:
+    return [
+        (f.package.purl, f.id, f.aliases, f.fixed_versions, f.rating, [e.to_json() for e in f.evidence])
+        for f in result.findings
+    ] + [(u.package.purl, u.record_id, u.reason) for u in result.unverified]
+
+
+def test_ranks_from_other_version_schemes_are_not_trusted(tmp_path: Path) -> None:
+    """The compiled ranks come from the importing gate's version schemes. When the stored scheme
+    fingerprint differs, the matcher compiles again from the stored entries: here the compiled
+    rows are even replaced by nonsense, and every finding must still be the same."""
+    db_path = tmp_path / "v.db"
+    import_paths(db_path, [FIXTURES])
+    packages = [
+        pkg("libc6", "2.36-9+deb12u2", "deb", ecosystem="Debian:12", source="glibc"),
+        pkg("libcrypto3", "3.1.3-r0", "apk", ecosystem="Alpine:v3.18", source="openssl"),
+        pkg("openssl-libs", "1:3.0.1-38.el9_0", "rpm", ecosystem="AlmaLinux:9"),
+        pkg("github.com/gin-gonic/gin", "v1.5.0", "golang"),
+        pkg("cap-primitives", "3.4.0", "cargo"),
+        pkg("activemq", "5.15.12", "bitnami", ecosystem="Bitnami"),
+        pkg("AccessControl", "4.2", "pypi"),
+        pkg("AccessControl", "not-a-version", "pypi"),
+    ]
+    with VulnDB.open(db_path) as opened:
+        assert opened.ranks_are_current
+        expected = _findings_json(Matcher(opened).match(packages))
+    assert len(expected) == 8  # seven findings and one unverifiable version
+    nonsense = json.dumps({"rungs": [], "affected": [], "listed": [], "check": []})
+    with sqlite3.connect(db_path) as connection:
+        connection.execute("UPDATE meta SET value = 'other' WHERE key = 'scheme_fingerprint'")
+        connection.execute("UPDATE packages SET summary = ?, entries = '{}'", (nonsense,))
+    with VulnDB.open(db_path) as opened:
+        assert not opened.ranks_are_current
+        assert _findings_json(Matcher(opened).match(packages)) == expected
+    import_paths(db_path, [FIXTURES / "go"])  # an import recompiles every package, not only its own
+    with VulnDB.open(db_path) as opened:
+        assert opened.ranks_are_current
+        assert _findings_json(Matcher(opened).match(packages)) == expected

@@ -226,7 +226,7 @@ def test_other_schema_versions_and_non_databases_are_refused(tmp_path: Path) -> 
     import_paths(db_path, [FIXTURES / "go"])
     with sqlite3.connect(db_path) as connection:
         connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(VulnDBError, match="schema version 99, this gate reads 1"):
+    with pytest.raises(VulnDBError, match="schema version 99, this gate reads 2"):
         VulnDB.open(db_path)
     not_db = tmp_path / "x.db"
     not_db.write_text("hello")
@@ -234,6 +234,18 @@ def test_other_schema_versions_and_non_databases_are_refused(tmp_path: Path) -> 
         VulnDB.open(not_db)
     with pytest.raises(VulnDBError, match="no vulnerability database"):
         VulnDB.open(tmp_path / "absent.db")
+
+
+def test_a_schema_1_database_must_be_rebuilt(tmp_path: Path) -> None:
+    """Schema 1 had no compiled ``packages`` table: it is refused with a rebuild hint, not matched."""
+    db_path = tmp_path / "v.db"
+    import_paths(db_path, [FIXTURES / "go"])
+    with sqlite3.connect(db_path) as connection:
+        connection.execute("DROP TABLE packages")
+        connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with pytest.raises(VulnDBError, match="schema version 1, this gate reads 2") as error:
+        VulnDB.open(db_path)
+    assert "rebuild it with `gate db update` or `gate db import`" in error.value.diagnostics()
 
 
 def test_status_and_staleness(tmp_path: Path) -> None:
@@ -259,3 +271,17 @@ def test_import_into_a_copy_keeps_working(tmp_path: Path) -> None:
     shutil.copy(tmp_path / "v.db", tmp_path / "copy.db")
     with VulnDB.open(tmp_path / "copy.db") as db:
         assert db.record_counts() == (1, 1)
+
+
+def test_packages_compiled_in_worker_processes_equal_the_serial_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = [FIXTURES / "go", FIXTURES / "rustsec", FIXTURES / "pypi", FIXTURES / "almalinux"]
+    import_paths(tmp_path / "serial.db", sources, workers=1)
+    monkeypatch.setattr("gate.vulndb.store._POOL_MINIMUM", 1)
+    import_paths(tmp_path / "pool.db", sources, workers=2)
+    tables = []
+    for name in ("serial.db", "pool.db"):
+        with sqlite3.connect(tmp_path / name) as connection:
+            tables.append(connection.execute("SELECT * FROM packages ORDER BY ecosystem, name").fetchall())
+    assert len(tables[0]) > 3 and tables[0] == tables[1]

@@ -10,7 +10,7 @@ import pytest
 
 from gate.image import OciLayout, RegistryClient, parse_reference
 from gate.image.manifest import OCI_MANIFEST, canonical_json
-from gate.vulndb import VulnDB, VulnDBError, import_paths
+from gate.vulndb import SCHEMA_VERSION, VulnDB, VulnDBError, import_paths
 from gate.vulndb.oci import ARTIFACT_TYPE, LAYER_MEDIA_TYPE, pull_db, push_db
 from tests.test_cli import run_gate
 
@@ -92,7 +92,7 @@ def test_corrupt_layer_is_refused(registry, tmp_path: Path) -> None:
         "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": ARTIFACT_TYPE,
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config.digest, "size": 2},
         "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": layer.digest, "size": layer.size}],
-        "annotations": {"dev.gate.vulndb.schema-version": "1",
+        "annotations": {"dev.gate.vulndb.schema-version": str(SCHEMA_VERSION),
                         "dev.gate.vulndb.digest": "sha256:" + "0" * 64},
     }  # fmt: skip
     repository.push_manifest(canonical_json(manifest), media_type=OCI_MANIFEST, tag="bad")

@@ -128,12 +128,32 @@ def is_spdx_expression(raw: str) -> bool:
 
 
 _HASH_NAMES = {
-    "md5": "MD5", "sha1": "SHA-1", "sha256": "SHA-256", "sha384": "SHA-384", "sha512": "SHA-512",
-    "sha3256": "SHA3-256", "sha3384": "SHA3-384", "sha3512": "SHA3-512", "blake2b256": "BLAKE2b-256",
-    "blake2b384": "BLAKE2b-384", "blake2b512": "BLAKE2b-512", "blake3": "BLAKE3",
+    "md5": "MD5",
+    "sha1": "SHA-1",
+    "sha256": "SHA-256",
+    "sha384": "SHA-384",
+    "sha512": "SHA-512",
+    "sha3256": "SHA3-256",
+    "sha3384": "SHA3-384",
+    "sha3512": "SHA3-512",
+    "blake2b256": "BLAKE2b-256",
+    "blake2b384": "BLAKE2b-384",
+    "blake2b512": "BLAKE2b-512",
+    "blake3": "BLAKE3",
 }
-_HASH_LENGTHS = {"MD5": 32, "SHA-1": 40, "SHA-256": 64, "SHA-384": 96, "SHA-512": 128, "SHA3-256": 64,
-                 "SHA3-384": 96, "SHA3-512": 128, "BLAKE2b-256": 64, "BLAKE2b-384": 96, "BLAKE2b-512": 128}
+_HASH_LENGTHS = {
+    "MD5": 32,
+    "SHA-1": 40,
+    "SHA-256": 64,
+    "SHA-384": 96,
+    "SHA-512": 128,
+    "SHA3-256": 64,
+    "SHA3-384": 96,
+    "SHA3-512": 128,
+    "BLAKE2b-256": 64,
+    "BLAKE2b-384": 96,
+    "BLAKE2b-512": 128,
+}
 
 
 def standard_hash(algorithm: str, value: str) -> tuple[str, str] | None:
@@ -148,24 +168,40 @@ def standard_hash(algorithm: str, value: str) -> tuple[str, str] | None:
 
 
 def location_to_dict(location: PackageLocation) -> dict[str, Any]:
-    return {"path": location.path, "layer_index": location.layer_index, "layer_digest": location.layer_digest,
-            "in_base_image": location.in_base_image}
+    return {
+        "path": location.path,
+        "layer_index": location.layer_index,
+        "layer_digest": location.layer_digest,
+        "in_base_image": location.in_base_image,
+    }
 
 
 def location_from_dict(data: dict[str, Any]) -> PackageLocation:
     in_base = data.get("in_base_image")
-    return PackageLocation(str(data["path"]), int(data["layer_index"]), str(data["layer_digest"]),
-                           None if in_base is None else bool(in_base))
+    return PackageLocation(
+        str(data["path"]),
+        int(data["layer_index"]),
+        str(data["layer_digest"]),
+        None if in_base is None else bool(in_base),
+    )
 
 
 def package_to_dict(package: Package) -> dict[str, Any]:
     """Every field of ``package`` as plain JSON values (gate's native shape)."""
     return {
-        "name": package.name, "version": package.version, "type": package.type, "purl": package.purl,
-        "found_by": package.found_by, "locations": [location_to_dict(loc) for loc in package.locations],
-        "ecosystem": package.ecosystem, "arch": package.arch, "licenses": list(package.licenses),
-        "source_name": package.source_name, "source_version": package.source_version,
-        "files": list(package.files), "dependencies": list(package.dependencies),
+        "name": package.name,
+        "version": package.version,
+        "type": package.type,
+        "purl": package.purl,
+        "found_by": package.found_by,
+        "locations": [location_to_dict(loc) for loc in package.locations],
+        "ecosystem": package.ecosystem,
+        "arch": package.arch,
+        "licenses": list(package.licenses),
+        "source_name": package.source_name,
+        "source_version": package.source_version,
+        "files": list(package.files),
+        "dependencies": list(package.dependencies),
         "metadata": [list(pair) for pair in package.metadata],
         "hashes": [list(pair) for pair in package.hashes],
     }
@@ -182,25 +218,42 @@ def _strings(items: Any) -> tuple[str, ...]:
 def package_from_dict(data: dict[str, Any]) -> Package:
     """The inverse of :func:`package_to_dict`; raises KeyError/TypeError/ValueError on bad data."""
     return Package(
-        name=str(data["name"]), version=str(data.get("version", "")), type=str(data.get("type", "")),
-        purl=str(data.get("purl", "")), found_by=str(data.get("found_by", "")),
+        name=str(data["name"]),
+        version=str(data.get("version", "")),
+        type=str(data.get("type", "")),
+        purl=str(data.get("purl", "")),
+        found_by=str(data.get("found_by", "")),
         locations=tuple(location_from_dict(loc) for loc in data.get("locations") or ()),
-        ecosystem=str(data.get("ecosystem", "")), arch=str(data.get("arch", "")),
+        ecosystem=str(data.get("ecosystem", "")),
+        arch=str(data.get("arch", "")),
         licenses=_strings(data.get("licenses")),
-        source_name=str(data.get("source_name", "")), source_version=str(data.get("source_version", "")),
-        files=_strings(data.get("files")), dependencies=_strings(data.get("dependencies")),
-        metadata=_pairs(data.get("metadata")), hashes=_pairs(data.get("hashes")),
+        source_name=str(data.get("source_name", "")),
+        source_version=str(data.get("source_version", "")),
+        files=_strings(data.get("files")),
+        dependencies=_strings(data.get("dependencies")),
+        metadata=_pairs(data.get("metadata")),
+        hashes=_pairs(data.get("hashes")),
     )
 
 
 def distro_to_dict(distro: Distro) -> dict[str, Any]:
-    return {"id": distro.id, "version_id": distro.version_id, "pretty_name": distro.pretty_name,
-            "id_like": list(distro.id_like), "version_codename": distro.version_codename}
+    return {
+        "id": distro.id,
+        "version_id": distro.version_id,
+        "pretty_name": distro.pretty_name,
+        "id_like": list(distro.id_like),
+        "version_codename": distro.version_codename,
+    }
 
 
 def distro_from_dict(data: dict[str, Any]) -> Distro:
-    return Distro(str(data["id"]), str(data.get("version_id", "")), str(data.get("pretty_name", "")),
-                  _strings(data.get("id_like")), str(data.get("version_codename", "")))
+    return Distro(
+        str(data["id"]),
+        str(data.get("version_id", "")),
+        str(data.get("pretty_name", "")),
+        _strings(data.get("id_like")),
+        str(data.get("version_codename", "")),
+    )
 
 
 def load_json(data: bytes, what: str) -> dict[str, Any]:
@@ -220,6 +273,7 @@ def dump_json(document: dict[str, Any]) -> bytes:
     Full indentation would force Python's pure-Python JSON encoder (seconds for 5,000
     packages); this layout keeps the C encoder and still diffs and greps line by line.
     """
+
     def one(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 

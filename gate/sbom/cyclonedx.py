@@ -71,8 +71,11 @@ def encode(catalog: Catalog, *, source: dict | None = None) -> bytes:
     body: dict[str, Any] = {"components": components, "dependencies": dependencies}
     metadata: dict[str, Any] = {
         "timestamp": creation_time(),
-        "tools": {"components": [{"type": "application", "author": "gate", "name": "gate",
-                                  "version": gate.__version__}]},
+        "tools": {
+            "components": [
+                {"type": "application", "author": "gate", "name": "gate", "version": gate.__version__}
+            ]
+        },
     }
     if image:
         metadata["component"] = image
@@ -148,15 +151,23 @@ def _component(package: Package, ref: str) -> dict[str, Any]:
     return component
 
 
-def _package_properties(package: Package, licenses: list[dict[str, Any]],
-                        hashes: list[tuple[str, str]]) -> Properties:
+def _package_properties(
+    package: Package, licenses: list[dict[str, Any]], hashes: list[tuple[str, str]]
+) -> Properties:
     props: Properties = [(f"{P}found-by", package.found_by)]
     for location in package.locations:
-        props += [(f"{P}location", location.path), (f"{P}layer-index", str(location.layer_index)),
-                  (f"{P}layer-digest", location.layer_digest),
-                  (f"{P}in-base-image", _BASE[location.in_base_image])]
-    optional = [("ecosystem", package.ecosystem), ("arch", package.arch),
-                ("source-package", package.source_name), ("source-version", package.source_version)]
+        props += [
+            (f"{P}location", location.path),
+            (f"{P}layer-index", str(location.layer_index)),
+            (f"{P}layer-digest", location.layer_digest),
+            (f"{P}in-base-image", _BASE[location.in_base_image]),
+        ]
+    optional = [
+        ("ecosystem", package.ecosystem),
+        ("arch", package.arch),
+        ("source-package", package.source_name),
+        ("source-version", package.source_version),
+    ]
     props += [(f"{P}{name}", value) for name, value in optional if value]
     if package.type != purl_type(package.purl):
         props.append((f"{P}type", package.type))
@@ -188,8 +199,11 @@ def _dependencies(packages: list[Package], refs: list[str]) -> list[dict[str, An
 
 
 def _os_component(distro: Distro) -> dict[str, Any]:
-    component: dict[str, Any] = {"bom-ref": f"os:{distro.id}@{distro.version_id}", "type": "operating-system",
-                                 "name": distro.id}
+    component: dict[str, Any] = {
+        "bom-ref": f"os:{distro.id}@{distro.version_id}",
+        "type": "operating-system",
+        "name": distro.id,
+    }
     if distro.version_id:
         component["version"] = distro.version_id
     if distro.pretty_name:
@@ -206,8 +220,11 @@ def _image_component(source: dict[str, str]) -> dict[str, Any] | None:
     reference, digest = source.get("reference", ""), source.get("digest", "")
     if not reference and not digest:
         return None
-    component: dict[str, Any] = {"bom-ref": f"image:{reference or digest}", "type": "container",
-                                 "name": reference or digest}
+    component: dict[str, Any] = {
+        "bom-ref": f"image:{reference or digest}",
+        "type": "container",
+        "name": reference or digest,
+    }
     if digest:
         component["version"] = digest
     return component
@@ -247,8 +264,11 @@ def _decode(document: dict[str, Any]) -> Catalog:
                 package_refs[str(component["bom-ref"])] = package
     if not _made_by_gate(metadata):  # foreign BOM: dependencies come from the graph
         packages = _with_graph_dependencies(packages, package_refs, document.get("dependencies") or [])
-    source = {key[len(f"{P}source:"):]: values[0] for key, values in meta_props.items()
-              if key.startswith(f"{P}source:")}
+    source = {
+        key[len(f"{P}source:") :]: values[0]
+        for key, values in meta_props.items()
+        if key.startswith(f"{P}source:")
+    }
     image = metadata.get("component") or {}
     if not source and image.get("type") == "container":
         pairs = (("reference", image.get("name", "")), ("digest", image.get("version", "")))
@@ -278,8 +298,11 @@ def _props(element: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def _ordered_props(element: dict[str, Any], prefix: str) -> list[tuple[str, str]]:
-    return [(str(p["name"])[len(prefix):], str(p.get("value", ""))) for p in element.get("properties") or []
-            if str(p.get("name", "")).startswith(prefix)]
+    return [
+        (str(p["name"])[len(prefix) :], str(p.get("value", "")))
+        for p in element.get("properties") or []
+        if str(p.get("name", "")).startswith(prefix)
+    ]
 
 
 def _first(props: dict[str, list[str]], *names: str) -> str:
@@ -307,15 +330,20 @@ def _locations(props: dict[str, list[str]]) -> tuple[PackageLocation, ...]:
     digests, bases = props.get(f"{P}layer-digest", []), props.get(f"{P}in-base-image", [])
     if not (len(paths) == len(indexes) == len(digests) == len(bases)):
         raise ValueError("gate location properties do not line up")
-    return tuple(PackageLocation(path, int(index), digest, _BASE_BACK.get(base))
-                 for path, index, digest, base in zip(paths, indexes, digests, bases, strict=True))
+    return tuple(
+        PackageLocation(path, int(index), digest, _BASE_BACK.get(base))
+        for path, index, digest, base in zip(paths, indexes, digests, bases, strict=True)
+    )
 
 
 def _package(component: dict[str, Any]) -> Package:
     props = _props(component)
     purl = str(component.get("purl", ""))
-    licenses = tuple(props[f"{P}license"]) if f"{P}license" in props else \
-        _decode_licenses(component.get("licenses") or [])
+    licenses = (
+        tuple(props[f"{P}license"])
+        if f"{P}license" in props
+        else _decode_licenses(component.get("licenses") or [])
+    )
     if f"{P}hash" in props:
         hashes = tuple(_split_hash(value) for value in props[f"{P}hash"])
     else:
@@ -345,8 +373,9 @@ def _split_hash(value: str) -> tuple[str, str]:
     return (algorithm, digest)
 
 
-def _with_graph_dependencies(packages: list[Package], by_ref: dict[str, Package],
-                             graph: list[dict[str, Any]]) -> list[Package]:
+def _with_graph_dependencies(
+    packages: list[Package], by_ref: dict[str, Package], graph: list[dict[str, Any]]
+) -> list[Package]:
     from dataclasses import replace
 
     names: dict[int, list[str]] = defaultdict(list)

@@ -42,8 +42,10 @@ def decode(data: bytes) -> Catalog:
         return Catalog(
             packages=tuple(package_from_dict(item) for item in document.get("packages") or ()),
             distro=distro_from_dict(distro) if distro is not None else None,
-            unknowns=tuple(Unknown(str(u["path"]), str(u["found_by"]), str(u["reason"]))
-                           for u in document.get("unknowns") or ()),
+            unknowns=tuple(
+                Unknown(str(u["path"]), str(u["found_by"]), str(u["reason"]))
+                for u in document.get("unknowns") or ()
+            ),
             source={str(k): str(v) for k, v in (document.get("source") or {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -42,9 +42,18 @@ NOASSERTION = "NOASSERTION"
 IMAGE_ID = "SPDXRef-Image"
 OS_ID = "SPDXRef-OperatingSystem"
 _CHECKSUM_NAMES = {  # CycloneDX algorithm name -> SPDX's
-    "MD5": "MD5", "SHA-1": "SHA1", "SHA-256": "SHA256", "SHA-384": "SHA384", "SHA-512": "SHA512",
-    "SHA3-256": "SHA3-256", "SHA3-384": "SHA3-384", "SHA3-512": "SHA3-512", "BLAKE2b-256": "BLAKE2b-256",
-    "BLAKE2b-384": "BLAKE2b-384", "BLAKE2b-512": "BLAKE2b-512", "BLAKE3": "BLAKE3",
+    "MD5": "MD5",
+    "SHA-1": "SHA1",
+    "SHA-256": "SHA256",
+    "SHA-384": "SHA384",
+    "SHA-512": "SHA512",
+    "SHA3-256": "SHA3-256",
+    "SHA3-384": "SHA3-384",
+    "SHA3-512": "SHA3-512",
+    "BLAKE2b-256": "BLAKE2b-256",
+    "BLAKE2b-384": "BLAKE2b-384",
+    "BLAKE2b-512": "BLAKE2b-512",
+    "BLAKE3": "BLAKE3",
 }
 _OS_PURPOSES = ("OPERATING_SYSTEM", "OPERATING-SYSTEM")
 
@@ -70,16 +79,28 @@ def encode(catalog: Catalog, *, source: dict | None = None) -> bytes:
         spdx_packages.append(image)
     if catalog.distro:
         spdx_packages.append(_os_package(catalog.distro))
-    spdx_packages += [_package(package, spdx_id, license_refs)
-                      for package, spdx_id in zip(packages, ids, strict=True)]
+    spdx_packages += [
+        _package(package, spdx_id, license_refs) for package, spdx_id in zip(packages, ids, strict=True)
+    ]
     relationships = _relationships(packages, ids, image is not None, catalog.distro is not None)
-    comment = _blob({"source": dict(sorted(src.items())),
-                     "unknowns": [{"path": u.path, "found_by": u.found_by, "reason": u.reason}
-                                  for u in catalog.unknowns]})
-    extracted = [{"licenseId": ref, "name": raw, "extractedText": raw}
-                 for raw, ref in sorted(license_refs.items(), key=lambda item: item[1])]
-    body = {"packages": spdx_packages, "relationships": relationships, "comment": comment,
-            "extracted": extracted}
+    comment = _blob(
+        {
+            "source": dict(sorted(src.items())),
+            "unknowns": [
+                {"path": u.path, "found_by": u.found_by, "reason": u.reason} for u in catalog.unknowns
+            ],
+        }
+    )
+    extracted = [
+        {"licenseId": ref, "name": raw, "extractedText": raw}
+        for raw, ref in sorted(license_refs.items(), key=lambda item: item[1])
+    ]
+    body = {
+        "packages": spdx_packages,
+        "relationships": relationships,
+        "comment": comment,
+        "extracted": extracted,
+    }
     document: dict[str, Any] = {
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
@@ -99,8 +120,10 @@ def encode(catalog: Catalog, *, source: dict | None = None) -> bytes:
 def _spdx_ids(packages: list[Package]) -> list[str]:
     ids, seen = [], set()
     for package in packages:
-        base = (f"SPDXRef-Package-{sanitise(package.type or 'unknown')}-{sanitise(package.name)}"
-                f"-{package_identity(package)[:10]}")
+        base = (
+            f"SPDXRef-Package-{sanitise(package.type or 'unknown')}-{sanitise(package.name)}"
+            f"-{package_identity(package)[:10]}"
+        )
         spdx_id, n = base, 1
         while spdx_id in seen:
             n += 1
@@ -141,21 +164,35 @@ def _package(package: Package, spdx_id: str, license_refs: dict[str, str]) -> di
     entry: dict[str, Any] = {"SPDXID": spdx_id, "name": package.name}
     if package.version:
         entry["versionInfo"] = package.version
-    entry.update({
-        "downloadLocation": NOASSERTION, "filesAnalyzed": False, "licenseConcluded": NOASSERTION,
-        "licenseDeclared": declared_license(package.licenses, license_refs), "copyrightText": NOASSERTION,
-    })
-    checksums = [{"algorithm": _CHECKSUM_NAMES[alg], "checksumValue": value}
-                 for alg, value in (h for h in (standard_hash(a, v) for a, v in package.hashes) if h)]
+    entry.update(
+        {
+            "downloadLocation": NOASSERTION,
+            "filesAnalyzed": False,
+            "licenseConcluded": NOASSERTION,
+            "licenseDeclared": declared_license(package.licenses, license_refs),
+            "copyrightText": NOASSERTION,
+        }
+    )
+    checksums = [
+        {"algorithm": _CHECKSUM_NAMES[alg], "checksumValue": value}
+        for alg, value in (h for h in (standard_hash(a, v) for a, v in package.hashes) if h)
+    ]
     if checksums:
         entry["checksums"] = checksums
     if package.purl:
-        entry["externalRefs"] = [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
-                                  "referenceLocator": package.purl}]
+        entry["externalRefs"] = [
+            {
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": package.purl,
+            }
+        ]
     if package.locations:
         entry["sourceInfo"] = "; ".join(
             f"acquired package info from {package.found_by or 'gate'}: {loc.path} "
-            f"(layer {loc.layer_index} {loc.layer_digest})" for loc in package.locations)
+            f"(layer {loc.layer_index} {loc.layer_digest})"
+            for loc in package.locations
+        )
     entry["primaryPackagePurpose"] = "LIBRARY"
     facts = package_to_dict(package)
     for field in ("name", "version", "purl"):  # carried by standard fields
@@ -171,9 +208,16 @@ def _image_package(source: dict[str, str]) -> dict[str, Any] | None:
     entry: dict[str, Any] = {"SPDXID": IMAGE_ID, "name": reference or digest}
     if digest:
         entry["versionInfo"] = digest
-    entry.update({"downloadLocation": NOASSERTION, "filesAnalyzed": False, "licenseConcluded": NOASSERTION,
-                  "licenseDeclared": NOASSERTION, "copyrightText": NOASSERTION,
-                  "primaryPackagePurpose": "CONTAINER"})
+    entry.update(
+        {
+            "downloadLocation": NOASSERTION,
+            "filesAnalyzed": False,
+            "licenseConcluded": NOASSERTION,
+            "licenseDeclared": NOASSERTION,
+            "copyrightText": NOASSERTION,
+            "primaryPackagePurpose": "CONTAINER",
+        }
+    )
     return entry
 
 
@@ -183,16 +227,23 @@ def _os_package(distro: Distro) -> dict[str, Any]:
         entry["versionInfo"] = distro.version_id
     if distro.pretty_name:
         entry["description"] = distro.pretty_name
-    entry.update({"downloadLocation": NOASSERTION, "filesAnalyzed": False, "licenseConcluded": NOASSERTION,
-                  "licenseDeclared": NOASSERTION, "copyrightText": NOASSERTION,
-                  "primaryPackagePurpose": "OPERATING_SYSTEM",
-                  "comment": _blob({"id_like": list(distro.id_like),
-                                    "version_codename": distro.version_codename})})
+    entry.update(
+        {
+            "downloadLocation": NOASSERTION,
+            "filesAnalyzed": False,
+            "licenseConcluded": NOASSERTION,
+            "licenseDeclared": NOASSERTION,
+            "copyrightText": NOASSERTION,
+            "primaryPackagePurpose": "OPERATING_SYSTEM",
+            "comment": _blob({"id_like": list(distro.id_like), "version_codename": distro.version_codename}),
+        }
+    )
     return entry
 
 
-def _relationships(packages: list[Package], ids: list[str], has_image: bool,
-                   has_os: bool) -> list[dict[str, str]]:
+def _relationships(
+    packages: list[Package], ids: list[str], has_image: bool, has_os: bool
+) -> list[dict[str, str]]:
     def rel(element: str, kind: str, related: str) -> dict[str, str]:
         return {"spdxElementId": element, "relationshipType": kind, "relatedSpdxElement": related}
 
@@ -231,14 +282,16 @@ def decode(data: bytes) -> Catalog:
 def _read_blob(text: Any) -> dict[str, Any] | None:
     if not isinstance(text, str) or not text.startswith(GATE_PREFIX):
         return None
-    value = json.loads(text[len(GATE_PREFIX):])
+    value = json.loads(text[len(GATE_PREFIX) :])
     return value if isinstance(value, dict) else None
 
 
 def _decode(document: dict[str, Any]) -> Catalog:
     doc_blob = _read_blob(document.get("comment")) or {}
-    extracted = {str(e.get("licenseId")): str(e.get("name") or e.get("extractedText") or "")
-                 for e in document.get("hasExtractedLicensingInfos") or []}
+    extracted = {
+        str(e.get("licenseId")): str(e.get("name") or e.get("extractedText") or "")
+        for e in document.get("hasExtractedLicensingInfos") or []
+    }
     distro, image = None, None
     packages: list[Package] = []
     by_id: dict[str, Package] = {}
@@ -265,8 +318,9 @@ def _decode(document: dict[str, Any]) -> Catalog:
     if not source and image:
         pairs = (("reference", image.get("name")), ("digest", image.get("versionInfo")))
         source = {key: str(value) for key, value in pairs if value}
-    unknowns = tuple(Unknown(str(u["path"]), str(u["found_by"]), str(u["reason"]))
-                     for u in doc_blob.get("unknowns") or ())
+    unknowns = tuple(
+        Unknown(str(u["path"]), str(u["found_by"]), str(u["reason"])) for u in doc_blob.get("unknowns") or ()
+    )
     return Catalog(packages=tuple(packages), distro=distro, unknowns=unknowns, source=source)
 
 
@@ -281,8 +335,9 @@ def _gate_package(entry: dict[str, Any]) -> Package | None:
     blob = _read_blob(entry.get("comment"))
     if blob is None:
         return None
-    return package_from_dict({**blob, "name": entry["name"], "version": entry.get("versionInfo", ""),
-                              "purl": _purl(entry)})
+    return package_from_dict(
+        {**blob, "name": entry["name"], "version": entry.get("versionInfo", ""), "purl": _purl(entry)}
+    )
 
 
 def _foreign_licenses(entry: dict[str, Any], extracted: dict[str, str]) -> tuple[str, ...]:
@@ -298,15 +353,21 @@ def _foreign_package(entry: dict[str, Any], extracted: dict[str, str]) -> Packag
     if not purl:  # files, "application" groupings, the image itself: not packages for gate
         return None
     return Package(
-        name=str(entry["name"]), version=str(entry.get("versionInfo", "")), type=purl_type(purl), purl=purl,
-        found_by="", locations=(), arch=purl_qualifier(purl, "arch"),
+        name=str(entry["name"]),
+        version=str(entry.get("versionInfo", "")),
+        type=purl_type(purl),
+        purl=purl,
+        found_by="",
+        locations=(),
+        arch=purl_qualifier(purl, "arch"),
         licenses=_foreign_licenses(entry, extracted),
         hashes=tuple((str(c["algorithm"]), str(c["checksumValue"])) for c in entry.get("checksums") or ()),
     )
 
 
-def _with_relationship_dependencies(packages: list[Package], by_id: dict[str, Package], foreign: set[str],
-                                    relationships: list[dict[str, Any]]) -> list[Package]:
+def _with_relationship_dependencies(
+    packages: list[Package], by_id: dict[str, Package], foreign: set[str], relationships: list[dict[str, Any]]
+) -> list[Package]:
     names: dict[int, list[str]] = defaultdict(list)
     for relation in relationships:
         kind = relation.get("relationshipType")
@@ -316,8 +377,13 @@ def _with_relationship_dependencies(packages: list[Package], by_id: dict[str, Pa
         elif kind != "DEPENDS_ON":
             continue
         source, target = by_id.get(element), by_id.get(related)
-        if element in foreign and source and target and target.type == source.type \
-                and target.name not in names[id(source)]:
+        if (
+            element in foreign
+            and source
+            and target
+            and target.type == source.type
+            and target.name not in names[id(source)]
+        ):
             names[id(source)].append(target.name)
     return [replace(p, dependencies=tuple(names[id(p)])) if names.get(id(p)) else p for p in packages]
 
@@ -325,7 +391,8 @@ def _with_relationship_dependencies(packages: list[Package], by_id: dict[str, Pa
 def _distro(entry: dict[str, Any]) -> Distro:
     blob = _read_blob(entry.get("comment")) or {}
     return Distro(
-        id=str(entry.get("name", "")), version_id=str(entry.get("versionInfo", "")),
+        id=str(entry.get("name", "")),
+        version_id=str(entry.get("versionInfo", "")),
         pretty_name=str(entry.get("description", "")),
         id_like=tuple(str(x) for x in blob.get("id_like") or ()),
         version_codename=str(blob.get("version_codename", "")),

@@ -61,7 +61,7 @@ def import_paths(db_path: Path, paths: list[Path], *, workers: int | None = None
         for path in paths:
             report.merge(import_files(db, load_sources([path]), source=str(path), workers=workers))
             db.put_source(Source(f"file:{path.resolve()}", str(path.resolve()), now_utc()))
-        db.commit()
+        db.commit(workers=workers or default_workers())
     except BaseException:
         db.rollback()
         raise
@@ -80,7 +80,7 @@ def import_files(
     decided exactly as in a serial import.
     """
     report = ImportReport()
-    for results in _prepared_batches(files, workers or _default_workers()):
+    for results in _prepared_batches(files, workers or default_workers()):
         for result in results:
             if isinstance(result, PreparedRecord):
                 report.warnings.extend((result.id, warning) for warning in result.warnings)
@@ -115,7 +115,7 @@ def _batches(items: Iterable[RawFile], size: int) -> Iterator[list[RawFile]]:
         yield batch
 
 
-def _default_workers() -> int:
+def default_workers() -> int:
     return min(4, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 1
 
 

@@ -3,18 +3,22 @@
 Tables: ``records`` keeps every record's JSON as published (canonical JSON for YAML sources;
 zlib-compressed) so a finding can cite its source, plus the few fields a finding shows
 (``facts``); ``affected`` holds one row per ``affected[]`` entry keyed by (ecosystem,
-normalised name), so matching reads only the entries for a package; ``meta`` carries the schema version,
-build time and the content digest; ``sources`` what was imported from where (and the HTTP
-validators of downloaded archives). Withdrawn records stay as tombstones without ``affected``
-rows, so an older copy imported later cannot bring them back.
+normalised name); ``packages`` holds each package's entries compiled for matching (see
+``gate.vulndb.ranges``), one row per (ecosystem, normalised name), rebuilt for the packages an
+import touched; ``meta`` carries the schema version, build time, the content digest and the
+fingerprint of the version schemes that ranked the compiled versions; ``sources`` what was
+imported from where (and the HTTP validators of downloaded archives). Withdrawn records stay as
+tombstones without ``affected`` rows, so an older copy imported later cannot bring them back.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sqlite3
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +28,7 @@ from gate.vulndb.errors import VulnDBError
 from gate.vulndb.names import normalise_name
 from gate.vulndb.osv import Record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: compiled ``packages`` table
 # Created after the rows of a fresh database are in (a bulk insert into indexed tables is slower).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS affected_by_package ON affected (ecosystem, name);
@@ -36,8 +40,11 @@ CREATE TABLE records (
     id TEXT PRIMARY KEY, modified TEXT NOT NULL, withdrawn INTEGER NOT NULL,
     source TEXT NOT NULL, sha256 TEXT NOT NULL, raw BLOB NOT NULL, facts TEXT NOT NULL);
 CREATE TABLE affected (
-    record_id TEXT NOT NULL, ecosystem TEXT NOT NULL, name TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, ecosystem TEXT NOT NULL, name TEXT NOT NULL,
     ranges TEXT NOT NULL, versions TEXT NOT NULL, entry TEXT NOT NULL);
+CREATE TABLE packages (
+    ecosystem TEXT NOT NULL, name TEXT NOT NULL, summary TEXT NOT NULL, entries TEXT NOT NULL,
+    PRIMARY KEY (ecosystem, name)) WITHOUT ROWID;
 CREATE TABLE sources (
     name TEXT PRIMARY KEY, location TEXT NOT NULL, imported_at TEXT NOT NULL,
     etag TEXT NOT NULL DEFAULT '', last_modified TEXT NOT NULL DEFAULT '');
@@ -48,9 +55,9 @@ CREATE TABLE sources (
 class Candidate:
     """An ``affected[]`` entry naming a package, split the way the matcher reads it.
 
-    ``ranges`` is the entry's ranges as JSON text (identical ranges share one compiled form),
-    ``versions`` its ``versions`` list joined by newlines (membership is a substring test, no
-    parsing), ``rest`` the remaining fields as JSON, decoded only for a finding.
+    ``ranges`` is the entry's ranges as JSON text, ``versions`` its ``versions`` list joined by
+    newlines, ``rest`` the remaining fields as JSON. Matching reads the compiled ``packages``
+    table instead and fetches these only for the entries that matched.
     """
 
     record_id: str
@@ -99,6 +106,7 @@ class VulnDB:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
+        self._touched: set[tuple[str, str]] = set()  # packages whose compiled row an import must rebuild
 
     @classmethod
     def open(cls, path: Path) -> VulnDB:
@@ -109,6 +117,8 @@ class VulnDB:
             )
         try:
             connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            connection.execute("PRAGMA query_only=1")
+            connection.execute("PRAGMA mmap_size=268435456")
             db = cls(connection, path)
             version = db.meta("schema_version")
         except sqlite3.DatabaseError as error:
@@ -155,9 +165,11 @@ class VulnDB:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def commit(self) -> None:
+    def commit(self, *, workers: int = 1) -> None:
+        """Index, compile the touched packages (in ``workers`` processes) and commit."""
         for statement in filter(str.strip, _INDEXES.split(";")):
             self._db.execute(statement)
+        self._compile_packages(workers)
         self.set_meta("digest", self.compute_digest())
         self.set_meta("built_at", now_utc())
         self._db.execute("COMMIT")
@@ -176,7 +188,11 @@ class VulnDB:
     def put(self, record: PreparedRecord, source: str, *, replaces: bool) -> None:
         """Insert ``record``, or replace the stored copy (the caller decided it is newer)."""
         if replaces:
+            self._touched.update(
+                self._db.execute("SELECT ecosystem, name FROM affected WHERE record_id = ?", (record.id,))
+            )
             self._db.execute("DELETE FROM affected WHERE record_id = ?", (record.id,))
+        self._touched.update((ecosystem, name) for ecosystem, name, *_ in record.rows)
         self._db.execute(
             "INSERT OR REPLACE INTO records (id, modified, withdrawn, source, sha256, raw, facts) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -195,6 +211,38 @@ class VulnDB:
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(record.id, *row) for row in record.rows],
         )
+
+    def _compile_packages(self, workers: int) -> None:
+        """Rebuild the compiled rows of the packages this import touched (all of them when the
+        stored ranks came from other version schemes, so that no row mixes two orders)."""
+        from gate.vulndb.ranges import scheme_fingerprint
+
+        fingerprint = scheme_fingerprint()
+        if self.meta("scheme_fingerprint") != fingerprint:
+            self._touched.update(self._db.execute("SELECT ecosystem, name FROM packages"))
+        self._db.execute(
+            "CREATE TEMP TABLE touched (ecosystem TEXT, name TEXT, PRIMARY KEY (ecosystem, name))"
+        )
+        self._db.executemany("INSERT INTO touched VALUES (?, ?)", sorted(self._touched))
+        self._db.execute(
+            "DELETE FROM packages WHERE (ecosystem, name) IN (SELECT ecosystem, name FROM touched)"
+        )
+        rows = self._db.execute(
+            "SELECT a.ecosystem, a.name, a.id, a.record_id, a.ranges, a.versions "
+            "FROM touched AS t JOIN affected AS a ON a.ecosystem = t.ecosystem AND a.name = t.name "
+            "ORDER BY a.ecosystem, a.name, a.id"
+        )
+        groups = [
+            (ecosystem, name, [tuple(row[2:]) for row in package_rows])
+            for (ecosystem, name), package_rows in itertools.groupby(rows, key=lambda row: (row[0], row[1]))
+        ]
+        self._db.executemany(
+            "INSERT INTO packages (ecosystem, name, summary, entries) VALUES (?, ?, ?, ?)",
+            _compiled_groups(groups, workers),
+        )
+        self._db.execute("DROP TABLE touched")
+        self._touched.clear()
+        self.set_meta("scheme_fingerprint", fingerprint)
 
     def put_source(self, source: Source) -> None:
         self._db.execute(
@@ -235,12 +283,68 @@ class VulnDB:
         )
         return [Candidate(*row) for row in rows]
 
-    def facts(self, record_id: str) -> tuple[str, dict[str, Any]] | None:
-        """(modified, the fields a finding needs: aliases, related, summary, severity) of a live record."""
-        row = self._db.execute(
-            "SELECT modified, facts FROM records WHERE id = ? AND withdrawn = 0", (record_id,)
-        ).fetchone()
-        return (row[0], json.loads(row[1])) if row else None
+    def summaries(self, ecosystem: str, names: list[str]) -> dict[str, str]:
+        """Normalised name -> compiled summary (``gate.vulndb.ranges.PackageIndex``) of the named
+        packages in ``ecosystem`` that have entries; one query for all of them."""
+        rows = self._db.execute(
+            "SELECT name, summary FROM packages "
+            "WHERE ecosystem = ? AND name IN (SELECT value FROM json_each(?))",
+            (ecosystem, json.dumps(names)),
+        )
+        return dict(rows.fetchall())
+
+    def package_entries(self, ecosystem: str, names: list[str]) -> dict[str, str]:
+        """Normalised name -> compiled entries of the named packages in ``ecosystem``."""
+        rows = self._db.execute(
+            "SELECT name, entries FROM packages "
+            "WHERE ecosystem = ? AND name IN (SELECT value FROM json_each(?))",
+            (ecosystem, json.dumps(names)),
+        )
+        return dict(rows.fetchall())
+
+    def affected_rows(self, ecosystem: str, names: list[str]) -> dict[str, list[tuple[int, str, str, str]]]:
+        """Normalised name -> its entries as :func:`gate.vulndb.ranges.compile_package` reads them."""
+        rows = self._db.execute(
+            "SELECT name, id, record_id, ranges, versions FROM affected "
+            "WHERE ecosystem = ? AND name IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (ecosystem, json.dumps(names)),
+        )
+        found: dict[str, list[tuple[int, str, str, str]]] = {}
+        for name, *entry in rows:
+            found.setdefault(name, []).append(tuple(entry))  # type: ignore[arg-type]
+        return found
+
+    @property
+    def ranks_are_current(self) -> bool:
+        """Whether the compiled ranks came from this gate's version schemes."""
+        from gate.vulndb.ranges import scheme_fingerprint
+
+        return self.meta("scheme_fingerprint") == scheme_fingerprint()
+
+    def entries(self, affected_ids: list[int]) -> dict[int, tuple[str, str, str]]:
+        """Affected id -> (ecosystem, ranges JSON, the entry's other fields as JSON)."""
+        rows = self._db.execute(
+            "SELECT id, ecosystem, ranges, entry FROM affected WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(affected_ids),),
+        )
+        return {row[0]: row[1:] for row in rows}
+
+    def facts_of(self, record_ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Record id -> (modified, the fields a finding needs: aliases, related, summary, severity)
+        of the live records among ``record_ids``."""
+        rows = self._db.execute(
+            "SELECT id, modified, facts FROM records WHERE withdrawn = 0 "
+            "AND id IN (SELECT value FROM json_each(?))",
+            (json.dumps(record_ids),),
+        )
+        found = rows.fetchall()
+        from gate.vulndb.ranges import decode_all
+
+        decoded = decode_all([facts for _, _, facts in found])
+        return {
+            record_id: (modified, facts)
+            for (record_id, modified, _), facts in zip(found, decoded, strict=True)
+        }
 
     def record(self, record_id: str) -> StoredRecord | None:
         row = self._db.execute(
@@ -268,6 +372,31 @@ class VulnDB:
             "SELECT COALESCE(SUM(withdrawn = 0), 0), COALESCE(SUM(withdrawn), 0) FROM records"
         ).fetchone()
         return int(row[0]), int(row[1])
+
+
+_POOL_MINIMUM = 2048  # packages: fewer compile faster than a process pool starts
+
+
+def _compiled_groups(
+    groups: list[tuple[str, str, list[tuple[int, str, str, str]]]], workers: int
+) -> Iterator[tuple[str, str, str, str]]:
+    if workers <= 1 or len(groups) < _POOL_MINIMUM:
+        yield from map(compile_group, groups)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(compile_group, groups, chunksize=256)
+
+
+def compile_group(group: tuple[str, str, list[tuple[int, str, str, str]]]) -> tuple[str, str, str, str]:
+    """(ecosystem, name, summary, entries) of one package (runs in a worker process)."""
+    from gate.versions import scheme_for_ecosystem
+    from gate.vulndb.ranges import compile_package
+
+    ecosystem, name, rows = group
+    compiled = compile_package(rows, scheme_for_ecosystem(ecosystem))
+    return ecosystem, name, compiled.summary, compiled.entries
 
 
 @dataclass(frozen=True, slots=True)

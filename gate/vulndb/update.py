@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from gate.vulndb.errors import VulnDBError
-from gate.vulndb.importer import import_files
+from gate.vulndb.importer import default_workers, import_files
 from gate.vulndb.osv import base_ecosystem
 from gate.vulndb.sources import load_zip
 from gate.vulndb.store import Source, VulnDB, now_utc
@@ -182,7 +182,7 @@ def _build(path: Path, fetched: list[Fetched]) -> str:
             db.put_source(
                 Source(SOURCE_PREFIX + item.ecosystem, item.url, now_utc(), item.etag, item.last_modified)
             )
-        db.commit()
+        db.commit(workers=default_workers())
         digest = db.digest
     except BaseException:
         db.rollback()
