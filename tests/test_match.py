@@ -1,4 +1,4 @@
-"""Matching per the OSV schema on real records of every ecosystem in ../shared/data and on
+"""Matching per the OSV schema on real records of every ecosystem (tests/fixtures/osv-upstream) and on
 Debian/Alpine records written from real advisories (see tests/fixtures/osv/NOTICE.md)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from gate.severity import Severity, rate, score_vector
 from gate.vulndb import VulnDB, import_paths
 
 FIXTURES = Path(__file__).parent / "fixtures" / "osv"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).parent / "fixtures" / "osv-upstream"  # real records, see its NOTICE.md
 
 
 def pkg(
@@ -168,9 +168,9 @@ def test_bitnami_severities_are_scored_from_their_vectors() -> None:
     """Every Bitnami CVSS vector scores, and its band agrees with the record's own severity word."""
     data = SHARED / "osv-bitnami" / "data"
     if not data.is_dir():
-        pytest.fail(f"{data} is missing: ../shared/data is required")
+        pytest.fail(f"{data} is missing: tests/fixtures/osv-upstream is required")
     agree = disagree = 0
-    for path in sorted(data.rglob("*.json"))[::5]:
+    for path in sorted(data.rglob("*.json")):
         record = json.loads(path.read_text())
         word = str(record.get("database_specific", {}).get("severity", "")).upper()
         for entry in record.get("affected", []):
@@ -182,7 +182,7 @@ def test_bitnami_severities_are_scored_from_their_vectors() -> None:
                         agree += 1
                     else:
                         disagree += 1
-    assert agree > 1000 and disagree / (agree + disagree) < 0.02
+    assert agree > 250 and disagree / (agree + disagree) < 0.02
 
 
 def test_severity_fallbacks() -> None:

@@ -23,7 +23,7 @@ from gate.vulndb import VulnDB, import_paths
 from gate.vulndb.names import normalise_name
 from gate.vulndb.sources import load_sources, parse_content
 
-PYPI = Path(__file__).resolve().parents[2] / "shared" / "data" / "osv-pypi" / "vulns"
+PYPI = Path(__file__).parent / "fixtures" / "osv-upstream" / "osv-pypi" / "vulns"
 
 # Records whose ranges exclude versions their own list includes (range text, then list):
 JUDGED_LIST_WIDER_THAN_RANGES = {
@@ -41,7 +41,7 @@ JUDGED_LIST_WIDER_THAN_RANGES = {
 @pytest.fixture(scope="module")
 def pypi(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[str, str, dict]]]:
     if not PYPI.is_dir():
-        pytest.fail(f"{PYPI} is missing: the oracle needs ../shared/data/osv-pypi")
+        pytest.fail(f"{PYPI} is missing: the oracle needs the copied PyPI advisory database")
     db_path = tmp_path_factory.mktemp("pypi") / "pypi.db"
     report = import_paths(db_path, [PYPI])
     assert report.invalid == [] and report.added == 2651 and report.withdrawn == 10

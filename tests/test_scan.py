@@ -15,7 +15,7 @@ from gate.sbom import SbomFormat, encode
 from tests.test_cli import run_gate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "osv"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).parent / "fixtures" / "osv-upstream"  # real records, see its NOTICE.md
 DPKG_STATUS = b"""Package: libc6
 Status: install ok installed
 Architecture: amd64

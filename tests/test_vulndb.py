@@ -16,7 +16,7 @@ from gate.vulndb.osv import InvalidRecord, parse_record
 from gate.vulndb.status import check_fresh, db_status, parse_age
 
 FIXTURES = Path(__file__).parent / "fixtures" / "osv"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).parent / "fixtures" / "osv-upstream"  # real records, see its NOTICE.md
 OSV_SCHEMA = SHARED / "osv-schema" / "schema.json"
 
 
@@ -180,14 +180,14 @@ def test_schema_rules(mutate, message: str) -> None:
 def test_validator_agrees_with_the_osv_json_schema() -> None:
     """Every record the official JSON schema rejects, gate rejects (and vice versa)."""
     if not OSV_SCHEMA.exists():
-        pytest.fail(f"OSV schema not found at {OSV_SCHEMA}: ../shared/data is required")
+        pytest.fail(f"OSV schema not found at {OSV_SCHEMA}: tests/fixtures/osv-upstream is required")
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(json.loads(OSV_SCHEMA.read_text()))
     files = sorted((SHARED / "osv-schema" / "tools").rglob("*.json"))
     files += sorted((SHARED / "osv-go" / "osv").glob("*.json"))[::40]
-    files += sorted((SHARED / "osv-bitnami" / "data").rglob("*.json"))[::80]
-    files += sorted((SHARED / "osv-almalinux" / "advisories").rglob("*.json"))[::60]
+    files += sorted((SHARED / "osv-bitnami" / "data").rglob("*.json"))[::4]
+    files += sorted((SHARED / "osv-almalinux" / "advisories").rglob("*.json"))
     checked = 0
     for file in files:
         data = json.loads(file.read_text())

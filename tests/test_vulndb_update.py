@@ -1,4 +1,4 @@
-"""`gate db update` against a local HTTP mirror serving real OSV archives built from ../shared/data.
+"""`gate db update` against a local HTTP mirror serving real OSV archives built from the records in tests/fixtures/osv-upstream.
 
 The server is Python's http.server on 127.0.0.1 (gate allows plain HTTP to loopback only); it
 answers conditional requests the way OSV's bucket does (ETag / Last-Modified, 304) and can be
@@ -22,7 +22,7 @@ from gate.vulndb import VulnDB, VulnDBError
 from gate.vulndb.update import archive_dir, update_db
 from tests.test_cli import run_gate
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).parent / "fixtures" / "osv-upstream"  # real records, see its NOTICE.md
 LAST_MODIFIED = "Wed, 21 Aug 2026 10:00:00 GMT"
 
 
