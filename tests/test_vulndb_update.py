@@ -1,4 +1,4 @@
-"""`gate db update` against a local HTTP mirror serving real OSV archives built from the records in tests/fixtures/osv-upstream.
+"""`gate db update` against a local HTTP mirror serving real OSV archives (tests/fixtures/osv-upstream).
 
 The server is Python's http.server on 127.0.0.1 (gate allows plain HTTP to loopback only); it
 answers conditional requests the way OSV's bucket does (ETag / Last-Modified, 304) and can be
