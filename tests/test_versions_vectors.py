@@ -1,6 +1,6 @@
 """Every published version vector, run through gate.versions.
 
-GPL-licensed vectors (apk-tools, rpm, dpkg) are read from /work/shared/data and never
+GPL-licensed vectors (apk-tools, rpm, dpkg) are read from ../shared/data beside the checkout and never
 copied; those tests skip, saying so, when that directory is absent. The others are in
 tests/fixtures/versions (see its NOTICE.md).
 """
@@ -15,7 +15,18 @@ import pytest
 
 from gate.versions import InvalidVersion, scheme_for_ecosystem, scheme_named
 
-VECTORS = Path("/work/shared/data/version-vectors")
+# ../shared beside the checkout (CI and the development machines have it); GPL data is never copied
+VECTORS = next(
+    (
+        candidate
+        for candidate in (
+            Path(__file__).resolve().parents[2] / "shared" / "data" / "version-vectors",
+            Path("/work/shared/data/version-vectors"),
+        )
+        if candidate.is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "version-vectors",
+)
 FIXTURES = Path(__file__).parent / "fixtures" / "versions"
 OPS = {"<": -1, "=": 0, ">": 1}
 
