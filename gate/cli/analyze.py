@@ -128,26 +128,17 @@ def _analyze(
 
     from gate.analyze import analyze_image
     from gate.catalog import catalog_filesystem
-    from gate.cli.options import registry_client
     from gate.cli.progress import stage
-    from gate.image import open_image
-    from gate.image.base import find_base_image
+    from gate.cli.reading import read_image
 
-    client = registry_client(insecure)
-    with open_image(reference, platform=platform, client=client) as image:
-        if options.base_layers is None:
-            # the declared base image (annotations/labels), checked against its real layers
-            base = find_base_image(image, client=client)
-            options = replace(options, base_layers=base.layer_count if base else None)
-        layer_count = len(getattr(image, "layers", ())) or None
-        with stage(f"read {layer_count or 1} layer(s) of {image.ref}", total=layer_count) as advance:
-            fs = image.filesystem(progress=advance)
-        with fs:
-            with stage("catalog packages"):
-                catalog = catalog_filesystem(fs)
-            with stage("scan for secrets" if options.secrets else "check configuration"):
-                result = analyze_image(image, fs, options, catalog=catalog, rules=rules)
-        return str(image.ref), image.digest, result
+    with read_image(reference, platform=platform, insecure=insecure) as read:
+        if options.base_layers is None and read.base is not None:
+            options = replace(options, base_layers=read.base.layer_count)
+        with stage("catalog packages"):
+            catalog = catalog_filesystem(read.fs)
+        with stage("scan for secrets" if options.secrets else "check configuration"):
+            result = analyze_image(read.image, read.fs, options, catalog=catalog, rules=rules)
+        return str(read.image.ref), read.image.digest, result
 
 
 def _verdict(severities: list, problems: list[str], fail_on: FailOn | None) -> None:

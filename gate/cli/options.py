@@ -21,6 +21,14 @@ ImageArgument = Annotated[
         show_default=False,
     ),
 ]
+OptionalImageArgument = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="IMAGE",
+        help="Image to read (any reference kind; see `gate inspect --help`), unless an SBOM file is given.",
+        show_default=False,
+    ),
+]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 PlatformOption = Annotated[
     str | None,

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from gate.model import Catalog
 
-from gate.cli.options import InsecureOption, PlatformOption, registry_client
+from gate.cli.options import InsecureOption, OptionalImageArgument, PlatformOption
 
 
 class SbomOutput(enum.StrEnum):
@@ -22,14 +22,7 @@ class SbomOutput(enum.StrEnum):
 
 
 def sbom_command(
-    image: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="IMAGE",
-            help="Image to catalog (any reference kind; see `gate inspect --help`).",
-            show_default=False,
-        ),
-    ] = None,
+    image: OptionalImageArgument = None,
     output_format: Annotated[
         SbomOutput, typer.Option("--format", "-f", help="Output format.")
     ] = SbomOutput.table,
@@ -99,16 +92,11 @@ def _catalog_image(
 ) -> Catalog:
     from gate.catalog import catalog_image
     from gate.cli.progress import stage
-    from gate.image import open_image
-    from gate.image.base import find_base_image
+    from gate.cli.reading import read_image
 
     assert reference is not None
-    client = registry_client(insecure)
-    with open_image(reference, platform=platform, client=client) as image:
-        layer_count = len(getattr(image, "layers", ())) or None
-        with stage(f"read {layer_count or 1} layer(s) of {image.ref}", total=layer_count) as advance:
-            fs = image.filesystem(progress=advance)
-        with fs:
-            base = find_base_image(image, reference=base_reference, client=client)
-            with stage("catalog packages"):
-                return catalog_image(image, fs, base=base)
+    with (
+        read_image(reference, platform=platform, insecure=insecure, base_reference=base_reference) as read,
+        stage("catalog packages"),
+    ):
+        return catalog_image(read.image, read.fs, base=read.base)

@@ -9,21 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from gate.cli.db import AllowStaleOption, DbOption, MaxAgeOption
-from gate.cli.options import FormatOption, InsecureOption, OutputFormat, PlatformOption
+from gate.cli.options import FormatOption, InsecureOption, OptionalImageArgument, OutputFormat, PlatformOption
 
 _OS_TYPES = ("deb", "apk", "rpm")
 SCANNERS = ("vuln", "secret", "config")
 
 
 def scan_command(
-    image: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="IMAGE",
-            help="Image to scan (any reference kind; see `gate inspect --help`).",
-            show_default=False,
-        ),
-    ] = None,
+    image: OptionalImageArgument = None,
     sbom: Annotated[
         Path | None,
         typer.Option("--sbom", metavar="FILE", help="Scan the packages of a CycloneDX/SPDX SBOM."),
@@ -156,29 +149,21 @@ def _catalog_image(
     """Read the image once: catalog it, then (when asked) run the secret and config analyzers."""
     from gate.analyze import AnalysisOptions, analyze_image
     from gate.catalog import catalog_image
-    from gate.cli.options import registry_client
     from gate.cli.progress import stage
-    from gate.image import open_image
-    from gate.image.base import find_base_image
+    from gate.cli.reading import read_image
 
-    client = registry_client(insecure)
-    with open_image(reference, platform=platform, client=client) as image:
-        layer_count = len(getattr(image, "layers", ())) or None
-        with stage(f"read {layer_count or 1} layer(s) of {image.ref}", total=layer_count) as advance:
-            fs = image.filesystem(progress=advance)
-        with fs:
-            base = find_base_image(image, client=client)
-            with stage("catalog packages"):
-                catalog = catalog_image(image, fs, base=base)
-            if not scanners & {"secret", "config"}:
-                return catalog, None
-            options = AnalysisOptions(
-                secrets="secret" in scanners,
-                config="config" in scanners,
-                base_layers=base.layer_count if base else None,
-            )
-            with stage("analyze secrets and configuration"):
-                return catalog, analyze_image(image, fs, options, catalog=catalog)
+    with read_image(reference, platform=platform, insecure=insecure) as read:
+        with stage("catalog packages"):
+            catalog = catalog_image(read.image, read.fs, base=read.base)
+        if not scanners & {"secret", "config"}:
+            return catalog, None
+        options = AnalysisOptions(
+            secrets="secret" in scanners,
+            config="config" in scanners,
+            base_layers=read.base.layer_count if read.base else None,
+        )
+        with stage("analyze secrets and configuration"):
+            return catalog, analyze_image(read.image, read.fs, options, catalog=catalog)
 
 
 def _with_ecosystems(catalog: Any) -> list[Any]:
