@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from gate.errors import GateError
-from gate.image.filesystem import FileEntry, FileSystem, _glob_regex
+from gate.image.filesystem import FileEntry, FileSystem, glob_regex
 
 if TYPE_CHECKING:
     from gate.image.base import BaseImage
@@ -63,7 +63,7 @@ class Cataloger:
 @lru_cache(maxsize=64)
 def _any_glob(globs: tuple[str, ...]) -> re.Pattern[str]:
     """One regex for a set of globs: a single C-level match per file instead of one per glob."""
-    return re.compile("|".join(f"(?:{_glob_regex(glob).pattern})" for glob in globs))
+    return re.compile("|".join(f"(?:{glob_regex(glob).pattern})" for glob in globs))
 
 
 def read_whole(fs: FileSystem, entry: FileEntry, limit: int) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
@@ -13,12 +12,8 @@ from gate.cli.console import make_console
 from gate.image.attachments import COSIGN_SUFFIXES, Attachment
 
 
-def _console() -> Console:
-    return make_console()
-
-
 def render_inspect(description: dict[str, Any]) -> None:
-    console = _console()
+    console = make_console()
     console.print(f"[bold]{escape(description['reference'])}[/bold]", highlight=False)
     console.print(f"  media type  {description['mediaType']}", highlight=False)
     if "layers" not in description:
@@ -61,7 +56,7 @@ def render_inspect(description: dict[str, Any]) -> None:
 
 
 def render_tree(reference: str, attachments: list[Attachment]) -> None:
-    console = _console()
+    console = make_console()
     tree = Tree(f"[bold]{escape(reference)}[/bold]", highlight=False)
     if not attachments:
         tree.add("(nothing attached)")
@@ -89,7 +84,7 @@ def _size(size: int) -> str:
 
 def render_packages(catalog: Any) -> None:
     """A table of catalogued packages (``gate sbom --format table``)."""
-    console = _console()
+    console = make_console()
     distro = catalog.distro.pretty_name or catalog.distro.purl_distro if catalog.distro else "unknown"
     table = Table(title=f"{len(catalog.packages)} packages (OS: {distro})", title_justify="left")
     for column in ("name", "version", "type", "source", "layer", "found by"):

@@ -187,9 +187,10 @@ def _parse_token_response(response: Any, realm: str) -> tuple[str, float]:
         )
     if response.status_code != 200:
         raise RegistryError(f"token service {host} answered HTTP {response.status_code}")
-    content = response.content[: MAX_TOKEN_RESPONSE + 1]
+    if len(response.content) > MAX_TOKEN_RESPONSE:
+        raise RegistryError(f"token service {host} answered over {MAX_TOKEN_RESPONSE} bytes")
     try:
-        data = response.json() if len(content) <= MAX_TOKEN_RESPONSE else None
+        data = response.json()
     except ValueError:
         data = None
     if not isinstance(data, dict):

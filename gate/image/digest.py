@@ -29,11 +29,6 @@ def digest_of(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
-def hex_part(digest: str) -> str:
-    """``sha256:abc`` -> ``abc``."""
-    return digest.split(":", 1)[1]
-
-
 def verify_bytes(data: bytes, digest: str, *, what: str = "content") -> bytes:
     """Return ``data`` if it hashes to ``digest``; raise IntegrityError otherwise."""
     algorithm = validate_digest(digest).split(":", 1)[0]
@@ -99,10 +94,6 @@ class VerifyingReader:
                 f"{self._what} does not match its digest: expected {self._digest}, got {actual}"
             )
         self._verified = True
-
-    @property
-    def verified(self) -> bool:
-        return self._verified
 
     def close(self) -> None:
         self._stream.close()

@@ -117,7 +117,7 @@ class FileSystem:
         self._view: dict[str, FileEntry] = {}
         self._children: dict[str, set[str]] = {"": set()}
         self._layers: list[list[FileEntry]] = []
-        self._readers: dict[int, Callable[[int, int, int], bytes]] = {}
+        self._readers: dict[int, Callable[[int, int], bytes]] = {}  # source id -> read(offset, size)
         self.layer_digests: list[str] = []
 
     # -- lookups --------------------------------------------------------------------------
@@ -151,7 +151,7 @@ class FileSystem:
         reader = self._readers.get(source)
         if reader is None:
             raise GateError(f"/{entry.path}: the image filesystem is closed")
-        return reader(offset, size, entry.size)
+        return reader(offset, size)
 
     def open(self, path: str | FileEntry) -> BinaryIO:
         import io
@@ -168,7 +168,7 @@ class FileSystem:
 
     def glob(self, *patterns: str) -> list[FileEntry]:
         """Entries whose path matches any pattern (``**`` spans directories, ``*`` does not)."""
-        matchers = [_glob_regex(normalize(p) if not p.startswith("**") else p) for p in patterns]
+        matchers = [glob_regex(normalize(p) if not p.startswith("**") else p) for p in patterns]
         return [e for e in self.walk() if any(m.fullmatch(e.path) for m in matchers)]
 
     def all_layer_files(self) -> Iterator[tuple[FileEntry, bool]]:
@@ -265,7 +265,8 @@ class FileSystem:
 
 
 @lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """An image-path glob as a regex: ``**`` spans directories, ``*`` and ``?`` stay inside one."""
     pattern = pattern.lstrip("/")
     out = []
     i = 0
@@ -516,8 +517,8 @@ def _gunzip(stream: BinaryIO, what: str) -> Iterator[bytes]:
         raise LayerError(f"{what}: gzip stream is truncated")
 
 
-def _spool_reader(fd: int, index: int) -> Callable[[int, int, int], bytes]:
-    def read(offset: int, size: int, _total: int) -> bytes:
+def _spool_reader(fd: int, index: int) -> Callable[[int, int], bytes]:
+    def read(offset: int, size: int) -> bytes:
         data = os.pread(fd, size, offset)
         if len(data) != size:
             raise LayerError(f"layer {index}: spool file is shorter than its index says")

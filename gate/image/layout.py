@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from gate.image.manifest import (
     canonical_json,
     parse_document,
 )
-from gate.image.store import add_fallback_referrer, read_fallback_referrers, read_small_blob
+from gate.image.store import add_fallback_referrer, as_document, read_fallback_referrers, read_small_blob
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
@@ -187,31 +186,11 @@ class OciLayout:
                 os.unlink(temp)
         return Descriptor("application/octet-stream", actual, source.stat().st_size)
 
-    def copy_blob_from(self, reader: VerifyingReader, descriptor: Descriptor) -> None:
-        """Stream a verified blob from another store into this layout."""
-        target = self.blob_path(descriptor.digest)
-        if target.exists():
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(reader, out, 1 << 20)
-            reader.drain()
-            os.replace(temp, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-
     def push_manifest(
         self, document: Manifest | Index | bytes, *, media_type: str | None = None, tag: str | None = None
     ) -> Descriptor:
         """Store a manifest or index; list it in index.json (under ``tag`` if given)."""
-        parsed = (
-            document
-            if isinstance(document, Manifest | Index)
-            else parse_document(document, media_type=media_type)
-        )
+        parsed = as_document(document, media_type)
         self.push_blob(parsed.raw, digest=parsed.digest)
         descriptor = parsed.descriptor
         if tag is not None or parsed.subject is None:

@@ -186,10 +186,9 @@ def parse_document(
     data = _load_json_object(raw, "manifest")
     declared = data.get("mediaType")
     kind = declared or _clean_media_type(media_type) or _guess_kind(data)
-    if declared and media_type and _clean_media_type(media_type) not in (declared, None, ""):
-        hint = _clean_media_type(media_type)
-        if hint in ACCEPTED_MANIFEST_TYPES:
-            raise ImageFormatError(f"manifest says mediaType {declared!r} but was served as {hint!r}")
+    hint = _clean_media_type(media_type)
+    if declared and hint in ACCEPTED_MANIFEST_TYPES and hint != declared:
+        raise ImageFormatError(f"manifest says mediaType {declared!r} but was served as {hint!r}")
     if data.get("schemaVersion") != 2:
         raise ImageFormatError(f"unsupported manifest schemaVersion {data.get('schemaVersion')!r}")
     digest = digest or digest_of(raw)

@@ -56,9 +56,6 @@ class RegistryRef:
     def with_digest(self, digest: str) -> RegistryRef:
         return replace(self, digest=validate_digest(digest))
 
-    def with_tag(self, tag: str | None) -> RegistryRef:
-        return replace(self, tag=tag, digest=None)
-
     def __str__(self) -> str:
         text = self.name
         if self.tag:

@@ -34,12 +34,11 @@ from gate.image.manifest import (
     parse_document,
 )
 from gate.image.reference import RegistryRef
-from gate.image.store import add_fallback_referrer, read_fallback_referrers, read_small_blob
+from gate.image.store import add_fallback_referrer, as_document, read_fallback_referrers, read_small_blob
 from gate.image.transport import Transport
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 8 * 1024 * 1024
 _ACCEPT = ", ".join(ACCEPTED_MANIFEST_TYPES)
 
 
@@ -191,11 +190,7 @@ class RegistryRepository:
         self, document: Manifest | Index | bytes, *, media_type: str | None = None, tag: str | None = None
     ) -> Descriptor:
         """PUT a manifest or index by tag (or by digest) and keep the referrers index current."""
-        parsed = (
-            document
-            if isinstance(document, Manifest | Index)
-            else parse_document(document, media_type=media_type)
-        )
+        parsed = as_document(document, media_type)
         reference = tag or parsed.digest
         response = self._send(
             "PUT",
@@ -358,11 +353,8 @@ def _digest_content(content: bytes | Path) -> str:
         return digest_of(content)
     import hashlib
 
-    hasher = hashlib.sha256()
     with content.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            hasher.update(chunk)
-    return f"sha256:{hasher.hexdigest()}"
+        return f"sha256:{hashlib.file_digest(handle, 'sha256').hexdigest()}"
 
 
 def _iter_chunks(content: bytes | Path, chunk_size: int) -> Iterator[bytes]:

@@ -51,7 +51,7 @@ class DirFileSystem(FileSystem):
             return FileEntry(relative, Kind.SYMLINK, size=0, link_target=target, **common)
         return FileEntry(relative, Kind.OTHER, size=0, **common)
 
-    def _read(self, index: int, size: int, _total: int) -> bytes:
+    def _read(self, index: int, size: int) -> bytes:
         relative = self._host_paths[index]
         host_path = self.root / relative
         # Walk down from the root one component at a time, refusing symlinks at every level:

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from gate.errors import ImageFormatError, NotFoundError
 from gate.image.digest import VerifyingReader, validate_digest
-from gate.image.manifest import OCI_INDEX, Descriptor, Index, Manifest, canonical_json
+from gate.image.manifest import OCI_INDEX, Descriptor, Index, Manifest, canonical_json, parse_document
 
 
 class ReadableStore(Protocol):
@@ -40,6 +40,15 @@ class Store(ReadableStore, Protocol):
     def list_tags(self) -> list[str]: ...
 
     def referrers(self, digest: str, artifact_type: str | None = None) -> list[Descriptor]: ...
+
+
+def as_document(document: Manifest | Index | bytes, media_type: str | None) -> Manifest | Index:
+    """What push_manifest was given, parsed (and so validated) if it came as bytes."""
+    return (
+        document
+        if isinstance(document, Manifest | Index)
+        else parse_document(document, media_type=media_type)
+    )
 
 
 def referrers_tag(digest: str) -> str:
