@@ -1,4 +1,4 @@
-"""Open an image and read its layers once, with a progress line: what every image command starts with."""
+"""Where image commands get their packages: an image read once (with a progress line), or an SBOM file."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gate.image import DirImage, FileSystem, Image, RegistryClient
     from gate.image.base import BaseImage
+    from gate.model import Catalog
 
 
 @dataclass(frozen=True)
@@ -39,3 +42,14 @@ def read_image(
             yield ReadImage(
                 image, fs, find_base_image(image, reference=base_reference, client=client), client
             )
+
+
+def read_sbom(path: Path) -> Catalog:
+    """The packages of a CycloneDX or SPDX JSON SBOM (gate's, syft's or trivy's)."""
+    from gate.errors import GateError
+    from gate.sbom import decode
+
+    try:
+        return decode(path.read_bytes())
+    except OSError as error:
+        raise GateError(f"cannot read {path}: {error.strerror}") from error

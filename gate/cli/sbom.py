@@ -54,14 +54,13 @@ def sbom_command(
     The output is deterministic: the same image gives byte-identical SBOMs when
     SOURCE_DATE_EPOCH is set.
     """
+    from gate.cli.reading import read_sbom
     from gate.errors import GateError
 
     if (image is None) == (from_file is None):
         raise GateError("give exactly one of IMAGE or --from FILE")
     catalog = (
-        _catalog_from_file(from_file)
-        if from_file
-        else _catalog_image(image, platform, insecure_registry, base_image)
+        read_sbom(from_file) if from_file else _catalog_image(image, platform, insecure_registry, base_image)
     )
     if output_format is SbomOutput.table:
         from gate.cli.render import render_packages
@@ -75,16 +74,6 @@ def sbom_command(
         output.write_bytes(data)
     else:
         typer.echo(data.decode())
-
-
-def _catalog_from_file(path: Path) -> Catalog:
-    from gate.errors import GateError
-    from gate.sbom import decode
-
-    try:
-        return decode(path.read_bytes())
-    except OSError as error:
-        raise GateError(f"cannot read {path}: {error.strerror}") from error
 
 
 def _catalog_image(

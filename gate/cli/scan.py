@@ -132,9 +132,9 @@ def _catalog(
     scanners: frozenset[str],
 ) -> tuple[Any, dict[str, str], Any]:
     if sbom is not None:
-        from gate.cli.sbom import _catalog_from_file
+        from gate.cli.reading import read_sbom
 
-        return _catalog_from_file(sbom), {"kind": "sbom", "path": str(sbom)}, None
+        return read_sbom(sbom), {"kind": "sbom", "path": str(sbom)}, None
     assert image is not None
     catalog, analysis = _catalog_image(image, platform, insecure, scanners)
     target = {"kind": "image", "reference": catalog.source.get("reference", image)}
