@@ -642,7 +642,7 @@ def test_decode_syft_style_cyclonedx(cyclonedx_validator: Any) -> None:
     assert libc.purl == "pkg:deb/debian/libc6@2.36-9%2Bdeb12u7?arch=amd64&distro=debian-12"
     assert libc.licenses == ("GPL-2.0-only", "LGPL-2.1-only")
     assert libc.found_by == "dpkg-db-cataloger"
-    assert libc.ecosystem == ""
+    assert libc.ecosystem == "Debian:12"  # filled from the document's distro: syft writes none
     assert by_name["libgcc-s1"].licenses == ("GPL-3.0-or-later WITH GCC-exception-3.1",)
     assert by_name["libgcc-s1"].dependencies == ("libc6",)
     assert catalog.distro == Distro("debian", "12", "Debian GNU/Linux 12 (bookworm)", (), "bookworm")

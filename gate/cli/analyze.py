@@ -128,10 +128,11 @@ def _analyze(
 
     from gate.analyze import analyze_image
     from gate.catalog import catalog_filesystem
+    from gate.cli.options import registry_client
     from gate.cli.progress import stage
-    from gate.cli.reading import read_image
+    from gate.pipeline import read_image
 
-    with read_image(reference, platform=platform, insecure=insecure) as read:
+    with read_image(reference, platform=platform, client=registry_client(insecure), progress=stage) as read:
         if options.base_layers is None and read.base is not None:
             options = replace(options, base_layers=read.base.layer_count)
         with stage("catalog packages"):

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-
-if TYPE_CHECKING:
-    from gate.model import Catalog
 
 from gate.cli.options import InsecureOption, OptionalImageArgument, PlatformOption
 
@@ -54,14 +51,21 @@ def sbom_command(
     The output is deterministic: the same image gives byte-identical SBOMs when
     SOURCE_DATE_EPOCH is set.
     """
-    from gate.cli.reading import read_sbom
+    from gate.cli.options import registry_client
+    from gate.cli.progress import stage
     from gate.errors import GateError
+    from gate.pipeline import catalog_reference, read_sbom
 
     if (image is None) == (from_file is None):
         raise GateError("give exactly one of IMAGE or --from FILE")
-    catalog = (
-        read_sbom(from_file) if from_file else _catalog_image(image, platform, insecure_registry, base_image)
-    )
+    if from_file is not None:
+        catalog = read_sbom(from_file)
+    else:
+        assert image is not None
+        client = registry_client(insecure_registry)
+        catalog = catalog_reference(
+            image, platform=platform, client=client, base_reference=base_image, progress=stage
+        )
     if output_format is SbomOutput.table:
         from gate.cli.render import render_packages
 
@@ -74,18 +78,3 @@ def sbom_command(
         output.write_bytes(data)
     else:
         typer.echo(data.decode())
-
-
-def _catalog_image(
-    reference: str | None, platform: str | None, insecure: list[str] | None, base_reference: str | None
-) -> Catalog:
-    from gate.catalog import catalog_image
-    from gate.cli.progress import stage
-    from gate.cli.reading import read_image
-
-    assert reference is not None
-    with (
-        read_image(reference, platform=platform, insecure=insecure, base_reference=base_reference) as read,
-        stage("catalog packages"),
-    ):
-        return catalog_image(read.image, read.fs, base=read.base)

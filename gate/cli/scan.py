@@ -9,10 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from gate.cli.db import AllowStaleOption, DbOption, MaxAgeOption
-from gate.cli.options import FormatOption, InsecureOption, OptionalImageArgument, OutputFormat, PlatformOption
-
-_OS_TYPES = ("deb", "apk", "rpm")
-SCANNERS = ("vuln", "secret", "config")
+from gate.cli.options import (
+    FormatOption,
+    InsecureOption,
+    OptionalImageArgument,
+    OutputFormat,
+    PlatformOption,
+    registry_client,
+)
 
 
 def scan_command(
@@ -54,7 +58,9 @@ def scan_command(
     The report cites each matching record and the database digest. Exit 0 pass, 1 error,
     2 a finding at or above --fail-on (or a file that could not be analysed).
     """
+    from gate.cli.progress import stage
     from gate.errors import GateError
+    from gate.pipeline import ScanOptions, scan_image, scan_sbom
     from gate.severity import Severity
 
     if (image is None) == (sbom is None):
@@ -63,122 +69,34 @@ def scan_command(
         threshold = Severity.parse(fail_on) if fail_on else None
     except ValueError as error:
         raise GateError(f"{error} for --fail-on", hint="use low, medium, high or critical") from None
-    chosen = _parse_scanners(scanners, sbom is not None)
-    report, result, analysis = _scan(
-        image, sbom, db, max_db_age, allow_stale_db, platform, insecure_registry, chosen
+    options = ScanOptions(
+        scanners=_parse_scanners(scanners, sbom is not None),
+        db_path=db,
+        max_db_age=max_db_age,
+        allow_stale_db=allow_stale_db,
+        platform=platform,
     )
-    _write(report, result, analysis, output_format, output)
+    if sbom is not None:
+        scan = scan_sbom(sbom, options, progress=stage)
+    else:
+        assert image is not None
+        scan = scan_image(image, options, client=registry_client(insecure_registry), progress=stage)
+    report = scan.report()
+    _write(report, scan.matches, scan.analysis, output_format, output)
     if threshold is not None:
-        _verdict(result, analysis, threshold)
+        _verdict(scan.matches, scan.analysis, threshold)
 
 
 def _parse_scanners(text: str, from_sbom: bool) -> frozenset[str]:
     from gate.errors import GateError
+    from gate.pipeline import parse_scanners
 
-    chosen = frozenset(part.strip() for part in text.split(",") if part.strip())
-    unknown = chosen - set(SCANNERS)
-    if unknown or not chosen:
-        raise GateError(
-            f"unknown scanner(s) {', '.join(sorted(unknown)) or '(none)'} in --scanners",
-            hint="choose from vuln, secret, config",
-        )
+    chosen = parse_scanners(text)
     if from_sbom:
         if text != "vuln,secret,config" and chosen != {"vuln"}:
             raise GateError("an SBOM holds no files or image config: --sbom scans for vulnerabilities only")
         return frozenset({"vuln"})
     return chosen
-
-
-def _scan(
-    image: str | None,
-    sbom: Path | None,
-    db: Path | None,
-    max_db_age: str,
-    allow_stale_db: bool,
-    platform: str | None,
-    insecure: list[str] | None,
-    scanners: frozenset[str],
-) -> tuple[dict[str, Any], Any, Any]:
-    from contextlib import nullcontext
-
-    from gate.cli.progress import stage
-    from gate.match import Matcher, MatchResult
-    from gate.report.scan import DatabaseInfo, analysis_json, scan_report
-    from gate.vulndb import SCHEMA_VERSION, VulnDB, resolve_db_path
-    from gate.vulndb.status import check_fresh
-
-    with VulnDB.open(resolve_db_path(db)) if "vuln" in scanners else nullcontext() as opened:
-        if opened is not None:
-            check_fresh(opened, max_db_age, allow_stale=allow_stale_db)
-        catalog, target, analysis = _catalog(image, sbom, platform, insecure, scanners)
-        packages = _with_ecosystems(catalog)
-        if opened is None:
-            result, database = MatchResult((), ()), None
-        else:
-            with stage(f"match {len(packages)} packages"):
-                result = Matcher(opened).match(packages)
-            database = DatabaseInfo(opened.digest, opened.built_at, SCHEMA_VERSION)
-    report = scan_report(result, packages=len(packages), database=database, target=target)
-    if analysis is not None:
-        report |= analysis_json(analysis, secrets="secret" in scanners, config="config" in scanners)
-    return report, result, analysis
-
-
-def _catalog(
-    image: str | None,
-    sbom: Path | None,
-    platform: str | None,
-    insecure: list[str] | None,
-    scanners: frozenset[str],
-) -> tuple[Any, dict[str, str], Any]:
-    if sbom is not None:
-        from gate.cli.reading import read_sbom
-
-        return read_sbom(sbom), {"kind": "sbom", "path": str(sbom)}, None
-    assert image is not None
-    catalog, analysis = _catalog_image(image, platform, insecure, scanners)
-    target = {"kind": "image", "reference": catalog.source.get("reference", image)}
-    if digest := catalog.source.get("digest"):
-        target["digest"] = digest
-    return catalog, target, analysis
-
-
-def _catalog_image(
-    reference: str, platform: str | None, insecure: list[str] | None, scanners: frozenset[str]
-) -> tuple[Any, Any]:
-    """Read the image once: catalog it, then (when asked) run the secret and config analyzers."""
-    from gate.analyze import AnalysisOptions, analyze_image
-    from gate.catalog import catalog_image
-    from gate.cli.progress import stage
-    from gate.cli.reading import read_image
-
-    with read_image(reference, platform=platform, insecure=insecure) as read:
-        with stage("catalog packages"):
-            catalog = catalog_image(read.image, read.fs, base=read.base)
-        if not scanners & {"secret", "config"}:
-            return catalog, None
-        options = AnalysisOptions(
-            secrets="secret" in scanners,
-            config="config" in scanners,
-            base_layers=read.base.layer_count if read.base else None,
-        )
-        with stage("analyze secrets and configuration"):
-            return catalog, analyze_image(read.image, read.fs, options, catalog=catalog)
-
-
-def _with_ecosystems(catalog: Any) -> list[Any]:
-    """OS packages from SBOMs made by other tools carry no OSV ecosystem: take it from the distro."""
-    import dataclasses
-
-    from gate.catalog.distro import osv_ecosystem
-
-    fallback = osv_ecosystem(catalog.distro)
-    return [
-        dataclasses.replace(package, ecosystem=fallback)
-        if not package.ecosystem and package.type in _OS_TYPES and fallback
-        else package
-        for package in catalog.packages
-    ]
 
 
 def _write(

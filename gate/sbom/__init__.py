@@ -11,9 +11,13 @@ Encoders are deterministic: packages are written in :func:`canonical` order and,
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 
+from packageurl import PackageURL
+
+from gate.catalog.distro import osv_ecosystem
 from gate.model import Catalog
 from gate.sbom._common import SbomError, canonical
 
@@ -65,7 +69,60 @@ def identify(data: bytes) -> SbomFormat | None:
 
 
 def decode(data: bytes) -> Catalog:
-    """Read a CycloneDX JSON, SPDX JSON or gate JSON document into a Catalog."""
+    """Read a CycloneDX JSON, SPDX JSON or gate JSON document into a Catalog.
+
+    OS packages that the document gives no OSV ecosystem or source package (syft and trivy write
+    neither) take the document's distro and their purl's ``upstream`` qualifier, so they match the
+    same advisories as when gate reads the image.
+    """
+    return complete_os_packages(_decode(data))
+
+
+_DEB_ECOSYSTEMS = ("Debian", "Ubuntu")
+_APK_ECOSYSTEMS = ("Alpine", "Wolfi", "Chainguard")
+
+
+def complete_os_packages(catalog: Catalog) -> Catalog:
+    """Fill in what OS packages need for matching: the distro's OSV ecosystem and the source package."""
+    distro_ecosystem = osv_ecosystem(catalog.distro)
+    packages = []
+    for package in catalog.packages:
+        if _packaged_for(package.type, distro_ecosystem):
+            if not package.ecosystem:
+                package = dataclasses.replace(package, ecosystem=distro_ecosystem)
+            if package.type != "rpm" and not package.source_name and (upstream := _upstream(package.purl)):
+                name, _, version = upstream.partition("@")
+                package = dataclasses.replace(package, source_name=name, source_version=version)
+        packages.append(package)
+    return dataclasses.replace(catalog, packages=tuple(packages))
+
+
+def _packaged_for(package_type: str, ecosystem: str) -> bool:
+    """Whether ``ecosystem`` (the distro's) publishes packages of this purl type."""
+    family = ecosystem.split(":", 1)[0]
+    if not family:
+        return False
+    if package_type == "deb":
+        return family in _DEB_ECOSYSTEMS
+    if package_type == "apk":
+        return family in _APK_ECOSYSTEMS
+    return package_type == "rpm" and family not in _DEB_ECOSYSTEMS + _APK_ECOSYSTEMS
+
+
+def _upstream(purl: str) -> str:
+    """The ``upstream`` qualifier (``src`` or ``src@version``) of a deb or apk purl, or empty.
+
+    rpm purls name the source rpm file there, and rpm advisories are keyed by binary package.
+    """
+    try:
+        qualifiers = PackageURL.from_string(purl).qualifiers
+    except ValueError:
+        return ""
+    value = qualifiers.get("upstream", "") if isinstance(qualifiers, dict) else ""
+    return value.strip()
+
+
+def _decode(data: bytes) -> Catalog:
     fmt = identify(data)
     if fmt is None:
         from gate.sbom._common import load_json
