@@ -36,10 +36,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check gate tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/pytest $(if $(TESTS),-k '$(TESTS)',)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gate tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/layered_fs.py

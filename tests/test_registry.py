@@ -21,6 +21,7 @@ from gate.image.manifest import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Index, Manif
 from gate.image.reference import parse_registry_reference
 from gate.image.store import referrers_tag
 from gate.image.transport import RetryPolicy
+from tests.servers import RegistryServer
 
 
 def _repo_name(prefix: str = "test") -> str:
@@ -249,6 +250,23 @@ def test_token_auth_pull_only_then_push_asks_for_wider_scope(token_registry: obj
     scopes = [r.scopes for r in issuer.requests[before:]]
     assert len(scopes) == 2, scopes  # one pull token reused, then one push token
     assert scopes[0] == [f"repository:{name}:pull"]
+
+
+def test_token_auth_with_identity_token_uses_the_refresh_grant(token_registry: RegistryServer) -> None:
+    """`docker login` against an OAuth2 registry stores a refresh token (identitytoken) and no
+    password: gate must POST it as a form to the token service."""
+    issuer = token_registry.issuer
+    assert issuer is not None
+    refresh = issuer.new_refresh_token(token_registry.username)
+    credentials = Credentials("", "", identity_token=refresh, source="test")
+    client = _client(token_registry, credentials=credentials)
+    ref = f"{token_registry.host}/{_repo_name()}"
+    before = len(issuer.requests)
+    digest = _push(client, ref, _three_layer_image("identity-token"))
+    with open_image(f"{ref}:v1", client=client) as image:
+        assert image.digest == digest
+    grants = [(r.method, r.grant_type, r.username) for r in issuer.requests[before:]]
+    assert grants == [("POST", "refresh_token", token_registry.username)]
 
 
 def test_token_auth_wrong_password(token_registry: object) -> None:

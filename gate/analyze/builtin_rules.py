@@ -10,6 +10,7 @@ auths).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from gate.analyze import validators
 from gate.analyze.model import Severity
@@ -22,9 +23,9 @@ def _rule(
     severity: Severity,
     pattern: bytes,
     keywords: tuple[bytes, ...],
-    **extra: object,
+    **extra: Any,
 ) -> SecretRule:
-    return SecretRule(rule_id, title, severity, re.compile(pattern), keywords, **extra)  # type: ignore[arg-type]
+    return SecretRule(rule_id, title, severity, re.compile(pattern), keywords, **extra)
 
 
 _VALUE_END = rb"(?![A-Za-z0-9_])"

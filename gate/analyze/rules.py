@@ -145,7 +145,7 @@ def check_regex_safety(pattern: str | bytes, what: str) -> None:
     Polynomial cases (``\\w*\\w*x``) are not caught here; the built-in rules are also
     tested against adversarial inputs.
     """
-    import re._parser as sre_parse  # the parser ``re`` itself uses; no public equivalent
+    import re._parser as sre_parse  # type: ignore[import-not-found]  # re's own parser (no public equivalent) has no stubs
 
     text = pattern.decode("latin-1") if isinstance(pattern, bytes) else pattern
     try:
@@ -158,7 +158,7 @@ def check_regex_safety(pattern: str | bytes, what: str) -> None:
 
 
 def _unsafe_part(tree: object, *, inside_repeat: bool) -> str | None:
-    for op, arg in tree:  # type: ignore[attr-defined]
+    for op, arg in tree:  # type: ignore[attr-defined]  # a re._parser SubPattern, which has no stubs
         name = str(op)
         if name in _REPEATS:
             _low, high, body = arg

@@ -29,6 +29,7 @@ def parse_executable(fs: FileSystem, context: CatalogContext, entry: FileEntry) 
     data = read_binary(fs, entry)
     location = context.location_of(entry)
     elf = parse_elf(data) if kind == "elf" else None
+    go_damage: ValueError | None
     try:
         go_packages = golang.binary_packages(data, kind, elf, location)
     except ValueError as damage:

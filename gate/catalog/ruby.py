@@ -82,7 +82,8 @@ def _runtime_dependencies(text: str) -> tuple[str, ...]:
     ``add_development_dependency`` inside ``if s.respond_to? :add_runtime_dependency``, and
     ``add_dependency`` for both kinds in the ``else`` branch for ancient RubyGems.
     """
-    runtime, development = set(), set()
+    runtime: set[str] = set()
+    development: set[str] = set()
     for match in _DEPENDENCY.finditer(text):
         (development if match.group(1) == "development_" else runtime).add(_literal(match))
     return tuple(sorted(runtime - development))

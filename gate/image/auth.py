@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from gate.errors import AuthenticationError, RegistryError
 from gate.image.credentials import Credentials
@@ -151,7 +151,12 @@ class RegistryAuth:
             }
             if service:
                 form["service"] = service
-            return self.transport.request("POST", realm, body=form)
+            return self.transport.request(
+                "POST",
+                realm,
+                body=urlencode(form).encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
         params: list[tuple[str, str]] = [("service", service)] if service else []
         params += [("scope", s) for s in scopes]
         auth = (credentials.username, credentials.password) if credentials else None

@@ -40,7 +40,7 @@ class LayerBuilder:
 
     def __post_init__(self) -> None:
         # kept open across add_* calls and closed by build()
-        self._tar = tarfile.open(fileobj=self._buffer, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+        self._tar = tarfile.open(fileobj=self._buffer, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - closed by build()
 
     def _add(self, info: tarfile.TarInfo, data: bytes | None = None) -> LayerBuilder:
         assert self._tar is not None

@@ -101,6 +101,7 @@ def _from_registry_auth_file(host: str, env: Mapping[str, str]) -> Credentials |
         return None
     path = Path(location)
     config = _load_json_object(path, missing_ok=False)
+    assert config is not None  # not missing_ok: an absent file raised
     return _from_auths(config, host, path)
 
 

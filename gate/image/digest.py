@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import BinaryIO
+from typing import IO
 
 from gate.errors import ImageFormatError, IntegrityError
 
@@ -12,7 +12,7 @@ _HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _DIGEST_SHAPE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 
 
-def validate_digest(digest: str) -> str:
+def validate_digest(digest: object) -> str:
     """Return ``digest`` if it is a well-formed sha256/sha512 digest, else raise ImageFormatError."""
     if not isinstance(digest, str) or not _DIGEST_SHAPE.match(digest):
         raise ImageFormatError(f"malformed digest {digest!r}")
@@ -46,7 +46,7 @@ class VerifyingReader:
     ``size`` fails immediately, which bounds what a lying server can make us read.
     """
 
-    def __init__(self, stream: BinaryIO, digest: str, size: int | None, *, what: str) -> None:
+    def __init__(self, stream: IO[bytes], digest: str, size: int | None, *, what: str) -> None:
         algorithm = validate_digest(digest).split(":", 1)[0]
         self._stream = stream
         self._digest = digest

@@ -406,7 +406,7 @@ class LayeredFileSystem(FileSystem):
         entries: dict[str, FileEntry],
         where: str,
     ) -> FileEntry:
-        common = {
+        common: dict[str, Any] = {
             "mode": member.mode,
             "uid": member.uid,
             "gid": member.gid,

@@ -76,7 +76,7 @@ class Image:
 
     def open_layer(self, layer: Layer) -> contextlib.AbstractContextManager[BinaryIO]:
         """The layer blob as stored (compressed), verified when read to the end."""
-        return self.store.open_blob(layer.descriptor)  # type: ignore[return-value]
+        return self.store.open_blob(layer.descriptor)  # type: ignore[return-value]  # VerifyingReader has the read() layer readers use, not all of BinaryIO
 
     def filesystem(self, *, progress: Callable[[int], None] | None = None) -> LayeredFileSystem:
         """Apply every layer (read once, streaming) into a merged, layer-aware filesystem."""
@@ -192,7 +192,7 @@ def _open_from_store(
             f"{store.describe()}@{manifest.digest}: manifest has {len(manifest.layers)} layers "
             f"but the config lists {len(config.diff_ids)}"
         )
-    pinned = ref.with_digest(top.digest)  # type: ignore[union-attr]
+    pinned = ref.with_digest(top.digest)
     return Image(
         pinned, store, manifest, config, index=index, platform=chosen or config.platform, _close=close
     )

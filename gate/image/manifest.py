@@ -248,11 +248,11 @@ def parse_descriptor(data: Any, where: str) -> Descriptor:
     """Validate one descriptor (media type, digest, non-negative size)."""
     if not isinstance(data, dict):
         raise ImageFormatError(f"{where}: descriptor is not an object")
-    media_type, digest, size = data.get("mediaType"), data.get("digest"), data.get("size")
+    media_type, size = data.get("mediaType"), data.get("size")
     if not isinstance(media_type, str) or not media_type:
         raise ImageFormatError(f"{where}: descriptor has no mediaType")
     try:
-        validate_digest(digest)
+        digest = validate_digest(data.get("digest"))
     except ImageFormatError as error:
         raise ImageFormatError(f"{where}: {error.message}") from error
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:

@@ -175,10 +175,10 @@ class RegistryRepository:
             return descriptor
         if mount_from and mount_from != self.name:
             location = self._start_upload(params={"mount": digest, "from": mount_from}, mount_from=mount_from)
-            if location is None:
-                return descriptor
         else:
             location = self._start_upload()
+        if location is None:  # the registry mounted the blob from the other repository
+            return descriptor
         if chunk_size:
             location = self._upload_chunks(location, content, chunk_size)
             self._finish_upload(location, digest, b"")

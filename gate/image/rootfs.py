@@ -11,6 +11,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from gate.errors import GateError, NotFoundError
 from gate.image.filesystem import FileEntry, FileSystem, Kind
@@ -32,7 +33,7 @@ class DirFileSystem(FileSystem):
         self._apply_layer(0, layer_digest, entries, set(), set())
 
     def _entry(self, relative: str, st: os.stat_result, layer_digest: str) -> FileEntry:
-        common = {
+        common: dict[str, Any] = {
             "mode": stat.S_IMODE(st.st_mode),
             "uid": st.st_uid,
             "gid": st.st_gid,

@@ -120,8 +120,15 @@ def iter_members_with_tarfile(path: str | os.PathLike[str]) -> Generator[TarMemb
     (it treats an unreadable header after the first as the end).
     """
     with _tarfile_step(tarfile.open, path, mode="r:", encoding="utf-8", errors="surrogateescape") as tar:
-        while (info := _tarfile_step(tar.next)) is not None:
-            tar.members.clear()  # the caller keeps its own index
+        # TarFile.next() keeps every member it returns; reading headers one by one with the public
+        # TarInfo.fromtarfile keeps none (the caller has its own index).
+        tar.offset = 0
+        while True:
+            tar.fileobj.seek(tar.offset)
+            try:
+                info = _tarfile_step(tarfile.TarInfo.fromtarfile, tar)
+            except tarfile.HeaderError:
+                break  # the end, or a header tarfile cannot read: _check_end below tells which
             yield TarMember.from_tarinfo(info)
         stop = tar.offset
     with Path(path).open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:

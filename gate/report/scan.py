@@ -110,4 +110,5 @@ def analysis_at_or_above(analysis: AnalysisResult, threshold: str) -> list[Secre
     from gate.analyze import Severity as AnalysisSeverity
 
     rank = AnalysisSeverity(threshold).rank if threshold in set(AnalysisSeverity) else 1
-    return [f for f in (*analysis.secrets, *analysis.config) if f.severity.rank >= rank]
+    findings: list[SecretFinding | ConfigFinding] = [*analysis.secrets, *analysis.config]
+    return [f for f in findings if f.severity.rank >= rank]

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from gate.sign.errors import VerificationError
 
@@ -48,8 +48,8 @@ BUNDLE_MEDIA_TYPES = (
     BUNDLE_MEDIA_TYPE,
 )
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-DSSE_CONTENT = "dsse-envelope"
-MESSAGE_SIGNATURE_CONTENT = "message-signature"
+DSSE_CONTENT: Final = "dsse-envelope"
+MESSAGE_SIGNATURE_CONTENT: Final = "message-signature"
 CLIENT_TRUST_CONFIG_MEDIA_TYPE = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
 PRODUCTION_TRUSTED_ROOT = Path(__file__).parent / "trust" / "trusted_root.json"
 

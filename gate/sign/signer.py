@@ -34,8 +34,9 @@ def signer_of_bundle(data: bytes) -> str:
         return "unknown (bundle is not JSON)"
     if isinstance(material.get("publicKey"), dict):
         return f"key {material['publicKey'].get('hint') or '(no hint)'}"
+    no_certificate: dict[str, Any] = {}
     raw = (material.get("certificate") or {}).get("rawBytes") or next(
-        iter((material.get("x509CertificateChain") or {}).get("certificates") or []), {}
+        iter((material.get("x509CertificateChain") or {}).get("certificates") or []), no_certificate
     ).get("rawBytes")
     if not raw:
         return "unknown"

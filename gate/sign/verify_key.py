@@ -21,7 +21,7 @@ from typing import TypeVar
 from gate.attest.statement import Statement, parse_statement
 from gate.errors import NotFoundError
 from gate.image.manifest import Manifest
-from gate.image.store import ReadableStore
+from gate.image.store import ReadableStore, Store
 from gate.publish import SIGNATURE_ANNOTATION, attestation_tag, signature_tag
 from gate.sign import simplesigning
 from gate.sign.bundle import BUNDLE_MEDIA_TYPE, bundle_envelope
@@ -83,7 +83,7 @@ def verify_attestations(
 
 
 def verify_bundles(
-    store: ReadableStore, digest: str, key: PublicKey, *, predicate_type: str | None = None
+    store: Store, digest: str, key: PublicKey, *, predicate_type: str | None = None
 ) -> list[VerifiedAttestation]:
     """Key-signed sigstore bundles among the OCI 1.1 referrers of ``digest``."""
     envelopes = []

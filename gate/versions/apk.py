@@ -61,6 +61,7 @@ def _tokens(version: str) -> list[tuple]:
         match = _TOKEN.match(version, position)
         if not match:
             raise InvalidVersion(NAME, version, f"unexpected {version[position]!r} at offset {position}")
+        assert match.lastgroup is not None  # every alternative of _TOKEN is a named group
         kind = match.lastgroup if match.lastgroup != "suffix_number" else "suffix"
         order = _ORDER[kind]
         # Digits may repeat only before a letter; a letter only once; suffixes may repeat.

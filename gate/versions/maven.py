@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TypeVar
 
 from gate.versions import InvalidVersion
 from gate.versions._scheme import KeyScheme
@@ -44,22 +45,22 @@ def _comparable_qualifier(qualifier: str) -> str:
 # list. The parser never produces an empty qualifier (ComparableVersion's only "null"
 # string), so only the number 0 and the empty list are null items.
 _Item = int | str | tuple[str, int] | list
+_Comparable = TypeVar("_Comparable", int, str)
 
 
-def _cmp(a: int | str, b: int | str) -> int:
-    return (a > b) - (a < b)  # type: ignore[operator]
+def _cmp(a: _Comparable, b: _Comparable) -> int:
+    return (a > b) - (a < b)
 
 
 def _versus_null(item: _Item) -> int:
     """``item.compareTo(null)``: how the item orders against padding."""
-    kind = type(item)
-    if kind is int:
+    if isinstance(item, int):
         return 1 if item else 0
-    if kind is str:
+    if isinstance(item, str):
         return _cmp(item, _RELEASE_INDEX)
-    if kind is tuple:
+    if isinstance(item, tuple):
         return _cmp(item[0], _RELEASE_INDEX)
-    for child in item:  # type: ignore[union-attr]
+    for child in item:
         result = _versus_null(child)
         if result:
             return result
@@ -68,22 +69,21 @@ def _versus_null(item: _Item) -> int:
 
 def _compare(left: _Item, right: _Item) -> int:
     """``left.compareTo(right)`` of ComparableVersion's item classes."""
-    left_kind, right_kind = type(left), type(right)
-    if left_kind is int:
-        return _cmp(left, right) if right_kind is int else 1  # type: ignore[arg-type]
-    if right_kind is int:
+    if isinstance(left, int):
+        return _cmp(left, right) if isinstance(right, int) else 1
+    if isinstance(right, int):
         return -1
-    if left_kind is list:
-        return _compare_lists(left, right) if right_kind is list else 1  # type: ignore[arg-type]
-    if right_kind is list:
+    if isinstance(left, list):
+        return _compare_lists(left, right) if isinstance(right, list) else 1
+    if isinstance(right, list):
         return -1
-    if left_kind is str:
-        if right_kind is str:
-            return _cmp(left, right)  # type: ignore[arg-type]
-        return _cmp(left, right[0]) or -1  # type: ignore[index, arg-type]
-    if right_kind is str:
-        return _cmp(left[0], right) or 1  # type: ignore[index, arg-type]
-    return _cmp(left[0], right[0]) or _cmp(left[1], right[1])  # type: ignore[index]
+    if isinstance(left, str):
+        if isinstance(right, str):
+            return _cmp(left, right)
+        return _cmp(left, right[0]) or -1
+    if isinstance(right, str):
+        return _cmp(left[0], right) or 1
+    return _cmp(left[0], right[0]) or _cmp(left[1], right[1])
 
 
 def _compare_lists(left: list, right: list) -> int:

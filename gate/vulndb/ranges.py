@@ -111,7 +111,9 @@ def compile_package(entries: Iterable[tuple[int, str, str, str]], scheme: Any) -
     for text, rank in zip(texts, ranks, strict=True):
         if rank >= 0 and rungs[rank] is None:
             rungs[rank] = text
-    compiled, affected, check = [], [], []
+    compiled: list[list[Any]] = []
+    affected: list[tuple[int, int]] = []
+    check: list[int] = []
     for affected_id, record_id, ranges, listed in parsed:
         entry_ranges = [
             _compile_range(index, events, strings, positions, errors, 2 * rank_count + 2)
@@ -286,7 +288,7 @@ class PackageIndex:
     def _decoded(self) -> dict[str, Any]:
         if isinstance(self._entries, str):
             self._entries = json.loads(self._entries)
-        assert self._entries is not None, "entries needed but not provided"
+        assert isinstance(self._entries, dict), "entries needed but not provided"
         return self._entries
 
     def place(self, text: str) -> Placed:

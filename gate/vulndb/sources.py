@@ -88,6 +88,6 @@ def parse_content(origin: str, content: bytes) -> Loaded:
 
     loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)  # BaseLoader builds only str/list/dict
     try:
-        return Loaded(origin, yaml.load(content, Loader=loader))  # noqa: S506
+        return Loaded(origin, yaml.load(content, Loader=loader))  # noqa: S506 - a BaseLoader, safe
     except yaml.YAMLError as error:
         return Loaded(origin, error=f"not valid YAML: {' '.join(str(error).split())[:200]}")

@@ -311,7 +311,7 @@ class VulnDB:
         )
         found: dict[str, list[tuple[int, str, str, str]]] = {}
         for name, *entry in rows:
-            found.setdefault(name, []).append(tuple(entry))  # type: ignore[arg-type]
+            found.setdefault(name, []).append(tuple(entry))
         return found
 
     @property
