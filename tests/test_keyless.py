@@ -222,6 +222,7 @@ def test_missing_token_says_how_to_get_one_and_signs_nothing(stack, trust_config
 
 
 def test_token_from_the_environment_is_used(stack, trust_config, monkeypatch):
+    _ci_environment(monkeypatch, GITLAB_CI="true")
     monkeypatch.setenv("SIGSTORE_ID_TOKEN", stack.token(sub="gitlab", email="gitlab@gate.test"))
     data = sign_dsse_keyless(
         statement(), IN_TOTO_PAYLOAD_TYPE, identity_token=None, trust_config=trust_config
@@ -305,13 +306,51 @@ def test_production_refuses_a_statement_public_rekor_would_reject():
 # -- ambient credentials ---------------------------------------------------------------------
 
 
-def test_detect_identity_token_from_explicit_and_gitlab_variables():
-    assert detect_identity_token({}) is None
-    assert detect_identity_token({"SIGSTORE_ID_TOKEN": "gitlab.jwt"}) == "gitlab.jwt"
-    assert detect_identity_token({"GATE_IDENTITY_TOKEN": "mine", "SIGSTORE_ID_TOKEN": "gitlab"}) == "mine"
-    assert detect_identity_token({"GATE_IDENTITY_TOKEN": " ", "SIGSTORE_ID_TOKEN": ""}) is None
+_CI_VARIABLES = (
+    "GATE_IDENTITY_TOKEN",
+    "GITHUB_ACTIONS",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "GITLAB_CI",
+    "SIGSTORE_ID_TOKEN",
+    "GOOGLE_SERVICE_ACCOUNT_NAME",
+    "BUILDKITE",
+    "CIRCLECI",
+)
+
+
+def _ci_environment(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    """Exactly ``variables`` of the CI conventions sigstore's detection looks at (this may run in a CI)."""
+    for name in _CI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_detect_identity_token_explicit_override_then_ambient(monkeypatch):
+    _ci_environment(monkeypatch)
+    assert detect_identity_token() is None
+    _ci_environment(monkeypatch, GITLAB_CI="true", SIGSTORE_ID_TOKEN=_jwt(aud="sigstore"))
+    assert detect_identity_token() == _jwt(aud="sigstore")
+    _ci_environment(monkeypatch, GATE_IDENTITY_TOKEN="mine", GITLAB_CI="true", SIGSTORE_ID_TOKEN="gitlab")
+    assert detect_identity_token() == "mine"
+    # GitLab without the job's id_tokens declaration: a one-line error naming the variable
+    _ci_environment(monkeypatch, GATE_IDENTITY_TOKEN=" ", GITLAB_CI="true")
+    with pytest.raises(KeylessError, match="SIGSTORE_ID_TOKEN"):
+        detect_identity_token()
     # GitHub without `id-token: write` sets neither request variable
-    assert detect_identity_token({"GITHUB_ACTIONS": "true"}) is None
+    _ci_environment(monkeypatch, GITHUB_ACTIONS="true")
+    with pytest.raises(KeylessError, match=r"id-token|ACTIONS_ID_TOKEN_REQUEST"):
+        detect_identity_token()
+
+
+def _jwt(**claims: str) -> str:
+    import base64
+
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.c2ln"
 
 
 class GitHubTokenEndpoint:
@@ -351,14 +390,16 @@ class GitHubTokenEndpoint:
         self.server.server_close()
 
 
-def test_github_actions_token_is_requested_for_audience_sigstore(stack, trust_config):
+def test_github_actions_token_is_requested_for_audience_sigstore(stack, trust_config, monkeypatch):
     endpoint = GitHubTokenEndpoint(stack.token(sub=WORKFLOW, email=None))
     try:
-        env = {
-            "ACTIONS_ID_TOKEN_REQUEST_URL": endpoint.url,
-            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": endpoint.request_token,
-        }
-        token = detect_identity_token(env)
+        _ci_environment(
+            monkeypatch,
+            GITHUB_ACTIONS="true",
+            ACTIONS_ID_TOKEN_REQUEST_URL=endpoint.url,
+            ACTIONS_ID_TOKEN_REQUEST_TOKEN=endpoint.request_token,
+        )
+        token = detect_identity_token()
         assert endpoint.audiences == ["sigstore"]
         data = sign_dsse_keyless(
             statement(), IN_TOTO_PAYLOAD_TYPE, identity_token=token, trust_config=trust_config
@@ -373,19 +414,21 @@ def test_github_actions_token_is_requested_for_audience_sigstore(stack, trust_co
             ).identity
             == WORKFLOW
         )
-        env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "wrong"
-        with pytest.raises(KeylessError, match="HTTP 403") as raised:
-            detect_identity_token(env)
+        monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "wrong")
+        with pytest.raises(KeylessError, match="code=403") as raised:
+            detect_identity_token()
         assert "wrong" not in raised.value.message
     finally:
         endpoint.close()
 
 
-def test_unreachable_github_endpoint_is_a_keyless_error():
-    env = {
-        "ACTIONS_ID_TOKEN_REQUEST_URL": "http://127.0.0.1:9/token",
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "secret-req",
-    }
-    with pytest.raises(KeylessError, match="could not reach") as raised:
-        detect_identity_token(env)
+def test_unreachable_github_endpoint_is_a_keyless_error(monkeypatch):
+    _ci_environment(
+        monkeypatch,
+        GITHUB_ACTIONS="true",
+        ACTIONS_ID_TOKEN_REQUEST_URL="http://127.0.0.1:9/token",
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN="secret-req",
+    )
+    with pytest.raises(KeylessError, match=r"timed out|request failed") as raised:
+        detect_identity_token()
     assert "secret-req" not in raised.value.message

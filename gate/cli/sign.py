@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gate.cli.options import FormatOption, ImageArgument, InsecureOption, OutputFormat, registry_client
 
 if TYPE_CHECKING:
-    from gate.publish import BundleArtifact, PredicateArtifact, Published, Target
-    from gate.sign.keys import SigningKey
+    from gate.publish import Published
+    from gate.signing import Signer
 
 KeyOption = Annotated[
     Path | None,
@@ -87,28 +87,19 @@ def sign_command(
     output_format: FormatOption = OutputFormat.table,
     insecure_registry: InsecureOption = None,
 ) -> None:
-    """Sign an image: a cosign `.sig` layer (key), and/or a sigstore bundle referrer (--bundle, --keyless)."""
-    from gate.attest.types import COSIGN_SIGN_V1
-    from gate.cli.progress import stage
-    from gate.publish import open_target, publish
-    from gate.sign import cosign
+    """Sign an image: a cosign `.sig` layer (key), and/or a sigstore bundle referrer (--bundle, --keyless).
 
-    signing_key = _signing_key(key, keyless)
+    Signing again with the same key or identity adds nothing.
+    """
+    from gate.cli.progress import stage
+    from gate.publish import open_target
+    from gate.signing import sign_and_attest
+
+    signer = _signer(key, keyless, bundle, identity_token_file, trust_config)
     target, repository = open_target(image, client=registry_client(insecure_registry), identity=identity)
     digest = target.subject.digest
     with stage(f"sign {repository}@{digest}"):
-        if signing_key is None:
-            bundles = [
-                _keyless_bundle(repository, digest, COSIGN_SIGN_V1, {}, identity_token_file, trust_config)
-            ]
-            published = publish(target, signature_bundles=bundles)
-        else:
-            entry = cosign.signature_entry(signing_key, repository, digest)
-            bundles = [cosign.signature_bundle(signing_key, repository, digest)] if bundle else []
-            duplicate = cosign.same_signature(target.store, entry.blob, signing_key.public_key)
-            published = publish(
-                target, signature=entry, signature_bundles=bundles, duplicate_signature=duplicate
-            )
+        published = sign_and_attest(target, repository, signer)
     _report(published, digest, output_format)
 
 
@@ -126,7 +117,10 @@ def attest_command(
     keyless: KeylessOption = False,
     bundle: BundleOption = False,
     replace: Annotated[
-        bool, typer.Option("--replace", help="Drop earlier attestations of this type by the same signer.")
+        bool,
+        typer.Option(
+            "--replace", help="Drop earlier attestations of this type by the same signer (tags and bundles)."
+        ),
     ] = False,
     identity: IdentityOption = None,
     identity_token_file: TokenFileOption = None,
@@ -134,90 +128,36 @@ def attest_command(
     output_format: FormatOption = OutputFormat.table,
     insecure_registry: InsecureOption = None,
 ) -> None:
-    """Attest to an image: an in-toto Statement in a DSSE envelope, stored in the `.att` manifest."""
+    """Attest to an image: an in-toto Statement in a DSSE envelope, stored in the `.att` manifest.
+
+    Attesting the same statement again adds nothing; --replace drops the signer's earlier
+    attestations of this type, in the `.att` manifest and among the bundle referrers.
+    """
     from gate.attest.statement import load_predicate
     from gate.attest.types import resolve_predicate_type
     from gate.cli.progress import stage
-    from gate.publish import open_target, publish
-    from gate.sign import cosign
+    from gate.publish import open_target
+    from gate.signing import Attestation, sign_and_attest
 
     uri = resolve_predicate_type(predicate_type)
     document = load_predicate(_read(predicate), str(predicate))
-    signing_key = _signing_key(key, keyless)
+    signer = _signer(key, keyless, bundle, identity_token_file, trust_config)
     target, repository = open_target(image, client=registry_client(insecure_registry), identity=identity)
     digest = target.subject.digest
     with stage(f"attest {uri} for {repository}@{digest}"):
-        if signing_key is None:
-            detached, document = _detach_if_large(target, repository, uri, document)
-            bundles = [_keyless_bundle(repository, digest, uri, document, identity_token_file, trust_config)]
-            published = publish(target, attestation_bundles=bundles, predicate_artifacts=detached)
-        else:
-            entry = cosign.attestation_entry(signing_key, repository, digest, uri, document)
-            bundles = (
-                [cosign.bundle_artifact(signing_key, repository, digest, uri, document)] if bundle else []
-            )
-            drop = cosign.replacing(target.store, uri, signing_key.public_key) if replace else None
-            published = publish(target, attestations=[entry], attestation_bundles=bundles, replace=drop)
+        published = sign_and_attest(
+            target, repository, signer, attestations=[Attestation(uri, document)], sign=False, replace=replace
+        )
     _report(published, digest, output_format)
 
 
-def _signing_key(key: Path | None, keyless: bool) -> SigningKey | None:
-    from gate.errors import GateError
-    from gate.sign.keys import load_private_key
-    from gate.sign.password import read_password
-
-    if (key is None) == (not keyless):
-        raise GateError("give exactly one of --key FILE or --keyless")
-    if key is None:
-        return None
-    return load_private_key(_read(key), lambda: read_password(purpose=str(key)), source=str(key))
-
-
-def _keyless_bundle(
-    repository: str,
-    digest: str,
-    predicate_type: str,
-    predicate: Any,
-    token_file: Path | None,
-    trust: Path | None,
-) -> BundleArtifact:
-    from gate.attest.statement import build_statement
-    from gate.errors import GateError
-    from gate.publish import BundleArtifact
-    from gate.sign.bundle import BUNDLE_MEDIA_TYPE
-    from gate.sign.dsse import IN_TOTO_PAYLOAD_TYPE
-    from gate.sign.errors import SigningError
+def _signer(
+    key: Path | None, keyless: bool, bundle: bool, token_file: Path | None, trust_config: Path | None
+) -> Signer:
+    from gate.signing import load_signer
 
     token = _read(token_file).decode().strip() if token_file else None
-    statement = build_statement(repository, digest, predicate_type, predicate)
-    try:
-        from gate.sign.keyless import sign_dsse_keyless
-
-        bundle = sign_dsse_keyless(statement, IN_TOTO_PAYLOAD_TYPE, identity_token=token, trust_config=trust)
-    except GateError:
-        raise
-    except ImportError as error:
-        raise SigningError("keyless signing is not available in this installation of gate") from error
-    except Exception as error:  # any failure of the sigstore stack is reported, never a pass
-        raise SigningError(f"keyless signing failed: {type(error).__name__}: {error}") from error
-    return BundleArtifact(bundle, BUNDLE_MEDIA_TYPE, predicate_type)
-
-
-def _detach_if_large(
-    target: Target, repository: str, uri: str, predicate: Any
-) -> tuple[list[PredicateArtifact], Any]:
-    """Keyless: a predicate too large for public Rekor goes into its own referrer; sign its digest."""
-    from gate.attest.statement import build_statement, detached_predicate
-    from gate.image.digest import digest_of
-    from gate.image.manifest import canonical_json
-    from gate.publish import predicate_artifact
-    from gate.sign.keyless import needs_detached_predicate
-
-    if not needs_detached_predicate(build_statement(repository, target.subject.digest, uri, predicate)):
-        return [], predicate
-    raw = canonical_json(predicate)
-    artifact = predicate_artifact(target.subject, raw, uri)
-    return [artifact], detached_predicate(digest_of(raw), len(raw), artifact.digest)
+    return load_signer(key, keyless, bundles=bundle, identity_token=token, trust_config=trust_config)
 
 
 def _report(published: list[Published], digest: str, output_format: OutputFormat) -> None:

@@ -93,6 +93,22 @@ def add_fallback_referrer(store: Store, document: Manifest | Index) -> None:
     store.push_manifest(raw, media_type=OCI_INDEX, tag=referrers_tag(document.subject.digest))
 
 
+def remove_fallback_referrers(store: Store, subject_digest: str, digests: set[str]) -> None:
+    """Drop ``digests`` from the subject's referrers index (the manifests themselves stay stored).
+
+    A registry with the referrers API lists every manifest whose subject is the image, so
+    there this only tidies the fallback tag; distribution 2.8 and OCI layouts list the tag.
+    """
+    entries = read_fallback_referrers(store, subject_digest)
+    kept = [entry for entry in entries if entry.digest not in digests]
+    if len(kept) == len(entries):
+        return
+    raw = canonical_json(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry.to_json() for entry in kept]}
+    )
+    store.push_manifest(raw, media_type=OCI_INDEX, tag=referrers_tag(subject_digest))
+
+
 def read_small_blob(store: ReadableStore, descriptor: Descriptor, max_size: int) -> bytes:
     """Read a whole blob that must stay under ``max_size``, verifying its size and digest."""
     if descriptor.size > max_size:

@@ -1,6 +1,6 @@
 """Keyless signing with Sigstore: an OIDC identity token in, a sigstore bundle v0.3 out.
 
-    token = detect_identity_token()          # CI ambient credentials, or GATE_IDENTITY_TOKEN
+    token = detect_identity_token()          # GATE_IDENTITY_TOKEN, else the CI's ambient credential
     bundle = sign_dsse_keyless(statement, IN_TOTO_PAYLOAD_TYPE, identity_token=token, trust_config=None)
 
 sigstore-python does the work, unmodified: Fulcio issues a short-lived certificate for the
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,8 +48,7 @@ MAX_INLINE_STATEMENT_BYTES = 64 * 1024
 """Largest statement signed inline: base64 in the DSSE entry (x4/3, 87.4 KB) plus the
 certificate, signature and JSON (about 3 KB) stay under :data:`REKOR_PUBLIC_ENTRY_LIMIT`."""
 
-GITHUB_AUDIENCE = "sigstore"
-_TOKEN_REQUEST_TIMEOUT = 30
+IDENTITY_TOKEN_ENV = "GATE_IDENTITY_TOKEN"  # noqa: S105 - the variable's name, not a token
 _HOW_TO_GET_AN_IDENTITY = (
     "keyless signing needs an OIDC identity token and none was found: on GitHub Actions give the job "
     "`permissions: id-token: write`; on GitLab CI add `id_tokens: SIGSTORE_ID_TOKEN: aud: sigstore` to the "
@@ -68,49 +66,23 @@ def needs_detached_predicate(statement_bytes: bytes) -> bool:
     return len(statement_bytes) > MAX_INLINE_STATEMENT_BYTES
 
 
-def detect_identity_token(env: Mapping[str, str] | None = None) -> str | None:
-    """An OIDC token for Sigstore from the environment, or ``None``.
+def detect_identity_token() -> str | None:
+    """An OIDC token for Sigstore, or ``None`` when there is none.
 
-    In order: ``GATE_IDENTITY_TOKEN`` (explicit), GitLab CI's ``SIGSTORE_ID_TOKEN`` (declared by
-    the job's ``id_tokens``), GitHub Actions' token endpoint (``ACTIONS_ID_TOKEN_REQUEST_URL`` /
-    ``_TOKEN``, present only with ``id-token: write``), asked for audience ``sigstore``.
+    ``GATE_IDENTITY_TOKEN`` when set (an explicit override), else the CI's ambient credential
+    for audience ``sigstore`` as sigstore-python finds it (``sigstore.oidc.detect_credential``:
+    GitHub Actions with ``id-token: write``, GitLab CI's ``SIGSTORE_ID_TOKEN``, Google Cloud,
+    Buildkite, CircleCI).
     """
-    env = os.environ if env is None else env
-    for name in ("GATE_IDENTITY_TOKEN", "SIGSTORE_ID_TOKEN"):
-        token = env.get(name, "").strip()
-        if token:
-            return token
-    request_url = env.get("ACTIONS_ID_TOKEN_REQUEST_URL", "")
-    request_token = env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "")
-    if request_url and request_token:
-        return _github_token(request_url, request_token)
-    return None
-
-
-def _github_token(request_url: str, request_token: str) -> str:
-    """Ask the GitHub Actions runtime for an ID token; the request token is never logged."""
-    import requests
+    explicit = os.environ.get(IDENTITY_TOKEN_ENV, "").strip()
+    if explicit:
+        return explicit
+    from sigstore.oidc import IdentityError, detect_credential
 
     try:
-        response = requests.get(
-            request_url,
-            params={"audience": GITHUB_AUDIENCE},
-            headers={"Authorization": f"bearer {request_token}"},
-            timeout=_TOKEN_REQUEST_TIMEOUT,
-        )
-    except requests.RequestException as exc:
-        raise KeylessError(
-            f"could not reach the GitHub Actions OIDC token endpoint: {type(exc).__name__}"
-        ) from None
-    if response.status_code != 200:
-        raise KeylessError(f"the GitHub Actions OIDC token endpoint answered HTTP {response.status_code}")
-    try:
-        token = response.json()["value"]
-    except (ValueError, KeyError, TypeError):
-        token = None
-    if not isinstance(token, str) or not token:
-        raise KeylessError("the GitHub Actions OIDC token endpoint answered without a token")
-    return token
+        return detect_credential()
+    except IdentityError as exc:  # the environment is a CI but its credential is unusable
+        raise KeylessError(f"cannot get the CI's OIDC identity token: {_describe(exc)}") from None
 
 
 def sign_dsse_keyless(
