@@ -33,11 +33,11 @@ from packageurl import PackageURL
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from sbom_vs_syft import SYFT_MISSING, best_of, build_layout, find_syft  # noqa: E402
+from sbom_vs_syft import SYFT_MISSING, best_of, build_layout, find_syft
 
-from gate.catalog.python import canonical_name  # noqa: E402
-from gate.image import OciLayout  # noqa: E402
-from gate.image.build import build_image, layer_from_directory  # noqa: E402
+from gate.catalog.python import canonical_name
+from gate.image import OciLayout
+from gate.image.build import build_image, layer_from_directory
 
 PYTHON_PINS = ["jupyterlab==4.2.5", "sphinx==7.4.7", "boto3==1.35.0", "pytest==8.3.3", "black==24.8.0"]
 NPM_PINS = ["react-scripts@5.0.1"]

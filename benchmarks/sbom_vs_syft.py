@@ -34,8 +34,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from gate.image import OciLayout  # noqa: E402
-from gate.image.build import build_image, layer_from_directory  # noqa: E402
+from gate.image import OciLayout
+from gate.image.build import build_image, layer_from_directory
 
 CACHE = HERE / ".cache" / "debootstrap-bookworm-minbase"
 MIRROR = os.environ.get("GATE_DEBIAN_MIRROR", "http://deb.debian.org/debian")

@@ -32,12 +32,12 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
 
-from benchmarks import layered_fs  # noqa: E402
-from gate.analyze import AnalysisOptions, analyze_image  # noqa: E402
-from gate.analyze.secrets import looks_binary  # noqa: E402
-from gate.catalog import catalog_image  # noqa: E402
-from gate.image import open_image  # noqa: E402
-from gate.sbom import SbomFormat, encode  # noqa: E402
+from benchmarks import layered_fs
+from gate.analyze import AnalysisOptions, analyze_image
+from gate.analyze.secrets import looks_binary
+from gate.catalog import catalog_image
+from gate.image import open_image
+from gate.sbom import SbomFormat, encode
 
 TARGET_ADDED = 0.30
 MB = 1_000_000

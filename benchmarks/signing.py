@@ -27,19 +27,19 @@ from pathlib import Path
 # the repository root replaces this script's directory: benchmarks/secrets.py would shadow the stdlib
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from gate.attest.cyclonedx import cyclonedx_predicate  # noqa: E402
-from gate.attest.provenance import provenance_predicate  # noqa: E402
-from gate.attest.types import COSIGN_VULN, CYCLONEDX, SLSA_PROVENANCE_V1, SLSA_VSA_V1  # noqa: E402
-from gate.attest.vsa import Verdict, vsa_predicate  # noqa: E402
-from gate.attest.vuln import ScanRun, vuln_predicate  # noqa: E402
-from gate.image import RegistryClient  # noqa: E402
-from gate.image.build import LayerBuilder, build_image  # noqa: E402
-from gate.image.reference import parse_registry_reference  # noqa: E402
-from gate.model import Catalog, Distro, Package, PackageLocation  # noqa: E402
-from gate.publish import open_target, publish  # noqa: E402
-from gate.sign import cosign  # noqa: E402
-from gate.sign.keys import load_private_key  # noqa: E402
-from tests.servers import running_registry  # noqa: E402
+from gate.attest.cyclonedx import cyclonedx_predicate
+from gate.attest.provenance import provenance_predicate
+from gate.attest.types import COSIGN_VULN, CYCLONEDX, SLSA_PROVENANCE_V1, SLSA_VSA_V1
+from gate.attest.vsa import Verdict, vsa_predicate
+from gate.attest.vuln import ScanRun, vuln_predicate
+from gate.image import RegistryClient
+from gate.image.build import LayerBuilder, build_image
+from gate.image.reference import parse_registry_reference
+from gate.model import Catalog, Distro, Package, PackageLocation
+from gate.publish import open_target, publish
+from gate.sign import cosign
+from gate.sign.keys import load_private_key
+from tests.servers import running_registry
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sign"
 PASSWORD = b"fixture-password"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import glob
 import json
 import random
@@ -194,13 +195,13 @@ def main() -> None:
         run, invalid = gate_keys(name, versions)
         seconds = best_of(args.runs, run)
         keys = run()
-        sort_seconds = best_of(args.runs, lambda keys=keys: sorted(keys))
+        sort_seconds = best_of(args.runs, functools.partial(sorted, keys))
         peer, peer_invalid = univers_keys(name, versions)
         peer_seconds = peer_sort_seconds = float("nan")
         if peer:
             peer_seconds = best_of(args.runs, peer)
             peer_objects = peer()
-            peer_sort_seconds = best_of(1, lambda objects=peer_objects: sorted(objects))
+            peer_sort_seconds = best_of(1, functools.partial(sorted, peer_objects))
         real_count = min(len(real.get(name, [])), args.count)
         print(
             f"{name:9} {real_count:>6} {invalid:>7} {seconds:>10.3f} {seconds / len(versions) * 1e6:>7.1f} "

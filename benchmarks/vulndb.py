@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gate.match import Matcher
 from gate.model import Package
-from gate.versions import InvalidVersion, scheme_for_ecosystem
+from gate.versions import InvalidVersion, Scheme, scheme_for_ecosystem
 from gate.vulndb import VulnDB, import_paths
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -88,9 +88,11 @@ def sample_packages(db_path: Path, count: int) -> list[Package]:
     return packages
 
 
-def _parses(scheme: object, version: str) -> bool:
+def _parses(scheme: Scheme | None, version: str) -> bool:
+    if scheme is None:
+        return False
     try:
-        scheme.key(version)  # type: ignore[attr-defined]
+        scheme.key(version)
     except (InvalidVersion, AttributeError):
         return False
     return True

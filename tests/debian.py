@@ -68,4 +68,4 @@ def dpkg_query_rows(root: Path) -> set[Row]:
         text=True,
         check=True,
     )
-    return {tuple(line.split("\t")) for line in result.stdout.splitlines()}  # type: ignore[misc]
+    return {tuple(line.split("\t")) for line in result.stdout.splitlines()}  # type: ignore[misc]  # dpkg-query prints every QUERY_FORMAT field

@@ -383,7 +383,7 @@ class SigstoreStack:
             leaves = list(self.log.leaves)
         integrated_time = int(time.time())
         encoded_body = _b64(body)
-        set_payload = {
+        set_payload: dict[str, Any] = {
             "body": encoded_body,
             "integratedTime": integrated_time,
             "logID": log_id.hex(),

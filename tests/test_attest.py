@@ -23,11 +23,12 @@ from gate.attest.vsa import InputAttestation, Verdict, vsa_predicate
 from gate.attest.vuln import ScanRun, vuln_predicate
 from gate.errors import GateError
 from gate.image.manifest import Manifest
-from gate.image.store import referrers_tag
+from gate.image.store import ReadableStore, referrers_tag
 from gate.model import Catalog, Distro, Package, PackageLocation
 from gate.sign.errors import VerificationError
 from gate.sign.keys import encrypt_private_key, generate_signing_key, load_public_key
 from gate.sign.verify_key import verify_attestations
+from tests.servers import RegistryServer
 from tests.test_cli import run_gate
 from tests.test_sign import COSIGN_KEY, FIXTURES, KEY_ENV, push_image
 
@@ -54,8 +55,8 @@ def envelope_verifies(public_pem: bytes, envelope: dict) -> bytes:
     return payload
 
 
-def att_layers(repository: object, digest: str) -> list:
-    document = repository.get_document(f"{referrers_tag(digest)}.att")  # type: ignore[attr-defined]
+def att_layers(repository: ReadableStore, digest: str) -> list:
+    document = repository.get_document(f"{referrers_tag(digest)}.att")
     assert isinstance(document, Manifest)
     return list(document.layers)
 
@@ -227,7 +228,7 @@ def test_vuln_vsa_and_openvex_predicates() -> None:
 # -- gate attest ---------------------------------------------------------------------------------
 
 
-def test_attest_writes_a_cosign_att_layer(registry: object, tmp_path: Path) -> None:
+def test_attest_writes_a_cosign_att_layer(registry: RegistryServer, tmp_path: Path) -> None:
     repository, name, digest = push_image(registry)
     predicate = {"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": []}
     (tmp_path / "bom.json").write_text(json.dumps(predicate))
@@ -266,7 +267,9 @@ def test_attest_writes_a_cosign_att_layer(registry: object, tmp_path: Path) -> N
         verify_attestations(repository, digest, public, predicate_type="https://slsa.dev/provenance/v1")
 
 
-def test_replace_drops_only_the_same_type_from_the_same_signer(registry: object, tmp_path: Path) -> None:
+def test_replace_drops_only_the_same_type_from_the_same_signer(
+    registry: RegistryServer, tmp_path: Path
+) -> None:
     repository, name, digest = push_image(registry)
     other = generate_signing_key()
     (tmp_path / "other.key").write_bytes(encrypt_private_key(other, b"fixture-password"))
@@ -308,7 +311,7 @@ def test_replace_drops_only_the_same_type_from_the_same_signer(registry: object,
     assert theirs.statement.predicate == {"version": 1}
 
 
-def test_attest_bad_input_publishes_nothing(registry: object, tmp_path: Path) -> None:
+def test_attest_bad_input_publishes_nothing(registry: RegistryServer, tmp_path: Path) -> None:
     repository, name, _ = push_image(registry)
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "ok.json").write_text("{}")

@@ -8,6 +8,7 @@ from gate.image import RegistryClient, Transport, open_image
 from gate.image.base import find_base_image
 from gate.image.build import LayerBuilder, build_image
 from gate.image.reference import parse_registry_reference
+from tests.servers import RegistryServer
 from tests.test_cli import run_gate
 
 OS_RELEASE = b'ID=debian\nVERSION_ID="12"\n'
@@ -23,9 +24,11 @@ def _layers() -> tuple[bytes, bytes]:
     return base.build(), app.build()
 
 
-def _push(registry: object, name: str, layers: list[bytes], labels: dict[str, str] | None = None) -> str:
-    client = RegistryClient(transport=Transport(), credentials={registry.host: None})  # type: ignore[attr-defined]
-    ref = f"{registry.host}/{name}"  # type: ignore[attr-defined]
+def _push(
+    registry: RegistryServer, name: str, layers: list[bytes], labels: dict[str, str] | None = None
+) -> str:
+    client = RegistryClient(transport=Transport(), credentials={registry.host: None})
+    ref = f"{registry.host}/{name}"
     build_image(layers, labels=labels).push(client.repository(parse_registry_reference(ref)), tag="v1")
     return ref
 
@@ -35,7 +38,7 @@ def _locations(result_stdout: str) -> dict[str, dict[str, object]]:
     return {p["name"]: p["locations"][0] for p in packages}
 
 
-def test_base_layers_from_labels_mark_inherited_packages(registry: object) -> None:
+def test_base_layers_from_labels_mark_inherited_packages(registry: RegistryServer) -> None:
     base_layer, app_layer = _layers()
     base_ref = _push(registry, "base/debian", [base_layer])
     with open_image(f"{base_ref}:v1") as base:
@@ -55,7 +58,7 @@ def test_base_layers_from_labels_mark_inherited_packages(registry: object) -> No
     assert json.loads(result.stdout)["source"]["baseImage"] == f"{base_ref}:v1@{base_digest}"
 
 
-def test_explicit_base_image_and_a_base_that_shares_nothing(registry: object) -> None:
+def test_explicit_base_image_and_a_base_that_shares_nothing(registry: RegistryServer) -> None:
     base_layer, app_layer = _layers()
     base_ref = _push(registry, "base/plain", [base_layer])
     other_ref = _push(registry, "base/other", [LayerBuilder().add_file("x", b"x").build()])
@@ -65,10 +68,10 @@ def test_explicit_base_image_and_a_base_that_shares_nothing(registry: object) ->
         assert find_base_image(app, reference=f"{base_ref}:v1").layer_count == 1
         # a base with other layers shares none: never marks the app's layers as inherited
         assert find_base_image(app, reference=f"{other_ref}:v1").layer_count == 0
-        assert find_base_image(app, reference=f"{registry.host}/missing/base:v1") is None  # type: ignore[attr-defined]
+        assert find_base_image(app, reference=f"{registry.host}/missing/base:v1") is None
 
 
-def test_package_only_in_base_layer_is_marked_inherited(registry: object) -> None:
+def test_package_only_in_base_layer_is_marked_inherited(registry: RegistryServer) -> None:
     base_layer, _ = _layers()
     app_only = LayerBuilder().add_file("app/run", b"#!/bin/sh\n").build()
     base_ref = _push(registry, "base/only", [base_layer])
@@ -80,7 +83,7 @@ def test_package_only_in_base_layer_is_marked_inherited(registry: object) -> Non
     assert _locations(unknown.stdout)["base-files"]["in_base_image"] is None
 
 
-def test_config_check_takes_the_base_from_labels(registry: object) -> None:
+def test_config_check_takes_the_base_from_labels(registry: RegistryServer) -> None:
     os_layer = LayerBuilder().add_file("etc/os-release", OS_RELEASE).build()
     su_layer = LayerBuilder().add_file("usr/bin/su", b"\x7fELF", mode=0o4755).build()
     base_ref = _push(registry, "base/with-su", [os_layer, su_layer])

@@ -333,7 +333,7 @@ def test_pom_properties_syntax(fixture: str, expected: dict[str, str]) -> None:
 
 
 def test_manifest_syntax() -> None:
-    read = lambda name: parse_manifest((FIXTURES / "syft-manifest" / name).read_text())  # noqa: E731
+    read = lambda name: parse_manifest((FIXTURES / "syft-manifest" / name).read_text())  # noqa: E731 - a one-line reader for the asserts below
     assert (
         read("continuation")["plugin-scmurl"]
         == "https://github.com/jenkinsci/plugin-pom/example-jenkins-plugin"

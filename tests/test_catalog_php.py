@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from gate.model import Catalog
 
 FIXTURES = Path(__file__).parent / "fixtures" / "php"
 APP = "var/www/app"
-LIBRARIES = {
+LIBRARIES: dict[str, dict[str, Any]] = {
     "acme/lib-a": {"version": "1.2.0", "license": "MIT", "require": {"php": ">=7.4", "acme/lib-b": "^2.0"}},
     "acme/lib-b": {"version": "2.0.1", "license": ["Apache-2.0", "MIT"]},
     "acme/tool": {"version": "0.3.0", "license": "BSD-3-Clause"},

@@ -16,6 +16,7 @@ import struct
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packageurl import PackageURL
@@ -82,7 +83,7 @@ def by_name(packages: tuple[Package, ...] | list[Package]) -> dict[str, Package]
     return {p.name: p for p in packages}
 
 
-def build_header(entries: list[tuple[int, int, object]], *, region: bool = True) -> bytes:
+def build_header(entries: list[tuple[int, int, Any]], *, region: bool = True) -> bytes:
     """A stored header blob: (tag, type, value) entries, optionally inside an immutable region."""
     store = bytearray()
     index: list[tuple[int, int, int, int]] = []
@@ -91,13 +92,13 @@ def build_header(entries: list[tuple[int, int, object]], *, region: bool = True)
             offset, count = len(store), 1
             store += str(value).encode() + b"\x00"
         elif kind == STRING_ARRAY:
-            offset, count = len(store), len(value)  # type: ignore[arg-type]
-            for item in value:  # type: ignore[attr-defined]
+            offset, count = len(store), len(value)
+            for item in value:
                 store += item.encode() + b"\x00"
         elif kind == INT32:
             store += b"\x00" * (-len(store) % 4)
-            offset, count = len(store), len(value)  # type: ignore[arg-type]
-            store += struct.pack(f">{count}I", *value)  # type: ignore[misc]
+            offset, count = len(store), len(value)
+            store += struct.pack(f">{count}I", *value)
         else:
             raise AssertionError(kind)
         index.append((tag, kind, offset, count))

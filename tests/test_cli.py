@@ -19,6 +19,7 @@ from gate.image.manifest import OCI_EMPTY, OCI_MANIFEST, canonical_json
 from gate.image.reference import parse_registry_reference
 from gate.image.store import referrers_tag
 from gate.sample import build_sample, write_sample_layout
+from tests.servers import RegistryServer
 
 GATE = [sys.executable, "-m", "gate"]
 
@@ -141,8 +142,8 @@ def test_inspect_and_tree_dir(tmp_path: Path) -> None:
     assert run_gate("tree", f"dir:{tmp_path / 'root'}").returncode == 0
 
 
-def test_inspect_and_tree_registry(registry: object) -> None:
-    host = registry.host  # type: ignore[attr-defined]
+def test_inspect_and_tree_registry(registry: RegistryServer) -> None:
+    host = registry.host
     client = RegistryClient(transport=Transport(), credentials={host: None})
     ref = f"{host}/cli/sample"
     repository = client.repository(parse_registry_reference(ref))

@@ -10,6 +10,7 @@ import datetime
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,7 @@ def with_app_layer(build: Callable[[LayerBuilder], object]) -> list[LayerBuilder
     return [base_layer(), app]
 
 
-POSITIVE: dict[str, dict[str, object]] = {
+POSITIVE: dict[str, dict[str, Any]] = {
     "root-user": {"config": good_config(User="")},
     "sensitive-port": {"config": good_config(ExposedPorts={"22/tcp": {}, "8080/tcp": {}})},
     "secret-env-name": {"config": good_config(Env=["PATH=/usr/bin:/bin", "DB_PASSWORD=s3cr3t-test-only"])},
@@ -121,7 +122,7 @@ POSITIVE: dict[str, dict[str, object]] = {
     },
 }
 
-NEGATIVE: dict[str, dict[str, object]] = {
+NEGATIVE: dict[str, dict[str, Any]] = {
     "root-user": {"config": good_config(User="app")},  # a name with uid 1000 in /etc/passwd
     "sensitive-port": {"config": good_config(ExposedPorts={"8443/tcp": {}, "2222/udp": {}})},
     "secret-env-name": {
@@ -159,7 +160,7 @@ def test_every_rule_has_a_positive_and_a_negative_case() -> None:
 
 @pytest.mark.parametrize("rule_id", sorted(POSITIVE))
 def test_rule_fires_on_its_positive_case(tmp_path: Path, rule_id: str) -> None:
-    findings = check(tmp_path, **POSITIVE[rule_id])  # type: ignore[arg-type]
+    findings = check(tmp_path, **POSITIVE[rule_id])
     assert ids(findings) == {rule_id}
     (finding,) = findings
     rule = next(r for r in CONFIG_RULES if r.id == rule_id)
@@ -169,7 +170,7 @@ def test_rule_fires_on_its_positive_case(tmp_path: Path, rule_id: str) -> None:
 
 @pytest.mark.parametrize("rule_id", sorted(NEGATIVE))
 def test_rule_stays_quiet_on_its_negative_case(tmp_path: Path, rule_id: str) -> None:
-    assert rule_id not in ids(check(tmp_path, **NEGATIVE[rule_id]))  # type: ignore[arg-type]
+    assert rule_id not in ids(check(tmp_path, **NEGATIVE[rule_id]))
 
 
 def test_evidence_names_the_thing_and_never_an_env_value(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import zstandard
 from gate.errors import GateError, ImageFormatError, IntegrityError, LayerError
 from gate.image.build import OCI_LAYER_GZIP, LayerBuilder, build_image
 from gate.image.digest import digest_of
-from gate.image.filesystem import MAX_SYMLINK_HOPS, Kind, LayeredFileSystem, Location
+from gate.image.filesystem import MAX_SYMLINK_HOPS, Kind, LayeredFileSystem, LayerSource, Location
 from gate.image.image import Image, open_image
 from gate.image.layout import OciLayout
 from tests.helpers import (
@@ -931,9 +931,9 @@ def test_failed_build_removes_the_spool_dir(tmp_path: Path, spool_root: Path) ->
     seen: list[Path] = []
     original = LayeredFileSystem._add_layer
 
-    def spy(self: LayeredFileSystem, source: object) -> None:
+    def spy(self: LayeredFileSystem, source: LayerSource) -> None:
         seen.append(self.spool_dir)
-        original(self, source)  # type: ignore[arg-type]
+        original(self, source)
 
     with open_image(ref) as image:
         assert isinstance(image, Image)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from gate.sign.errors import KeyError_, VerificationError
 from gate.sign.keys import (
@@ -98,9 +99,9 @@ def test_public_key_where_a_private_key_is_needed() -> None:
         load_public_key((FIXTURES / "cosign.key").read_bytes())
 
 
-def _pkcs8(key: object, password: bytes | None = None) -> bytes:
+def _pkcs8(key: PrivateKeyTypes, password: bytes | None = None) -> bytes:
     encryption = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-    return key.private_bytes(  # type: ignore[attr-defined]
+    return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
 

@@ -265,9 +265,10 @@ def test_multi_platform_index_in_a_layout(tmp_path: Path) -> None:
 
 class opened_platform:  # a tiny context manager for the test above
     def __init__(self, reference: str, platform: str) -> None:
-        self.image = open_image(reference, platform=platform)
-        assert isinstance(self.image, Image)
-        self.fs = self.image.filesystem()
+        image = open_image(reference, platform=platform)
+        assert isinstance(image, Image)
+        self.image = image
+        self.fs = image.filesystem()
 
     def __enter__(self) -> tuple[Image, bytes]:
         return self.image, self.fs.read_bytes("arch")
@@ -475,9 +476,9 @@ def test_manifest_over_4_mib(tmp_path: Path) -> None:
     assert "over 4194304" in one_line(error)
     # listed with a size that lies: at most one byte more than promised is read
     write_index(root, [{"mediaType": OCI_MANIFEST, "digest": digest, "size": 1000}])
-    with pytest.raises(IntegrityError) as error:
+    with pytest.raises(IntegrityError) as larger:
         open_image(f"oci:{root}")
-    assert "is larger than its descriptor says (1000 bytes)" in one_line(error)
+    assert "is larger than its descriptor says (1000 bytes)" in one_line(larger)
 
 
 def test_index_json_over_4_mib(layout_root: Path) -> None:
@@ -637,7 +638,7 @@ def test_docker_archive_gzip_layer_under_a_legacy_name(tmp_path: Path) -> None:
     rewritten = tmp_path / "rewritten.tar"
     with tarfile.open(path) as source, tarfile.open(rewritten, "w") as target:
         for member in source.getmembers():
-            data = source.extractfile(member).read()  # type: ignore[union-attr]
+            data = source.extractfile(member).read()
             if member.name == entry["Layers"][0]:
                 data = gzip.compress(data, mtime=0)
                 member.size = len(data)
@@ -745,7 +746,7 @@ def test_docker_archive_is_closed_when_it_cannot_be_read(
     with pytest.raises(ImageFormatError):
         open_image(f"docker-archive:{path}")
     assert opened_tars
-    assert all(tar.closed for tar in opened_tars)
+    assert all(tar.closed for tar in opened_tars)  # type: ignore[attr-defined]  # set by close(), not in the stubs
 
 
 def test_docker_archive_is_closed_with_the_image(tmp_path: Path) -> None:
@@ -755,7 +756,7 @@ def test_docker_archive_is_closed_with_the_image(tmp_path: Path) -> None:
     assert isinstance(image, Image)
     store = image.store
     image.close()
-    assert store._tar.closed  # type: ignore[attr-defined]
+    assert store._tar.closed  # type: ignore[attr-defined]  # the archive handle the store holds open
 
 
 # -- dir: -----------------------------------------------------------------------------------
@@ -797,6 +798,7 @@ def test_dir_symlink_out_of_the_root_never_reads_the_host(rootfs: Path) -> None:
     (rootfs / "etc" / "passwd").write_bytes(b"root:x:0:0:tree:/:/bin/sh\n")
     (rootfs / "etc" / "hostname").write_bytes(b"tree-host\n")
     with open_image(f"dir:{rootfs}") as image:
+        assert isinstance(image, DirImage)
         fs = image.filesystem()
         assert fs.read_bytes("x") == b"root:x:0:0:tree:/:/bin/sh\n"
         assert fs.read_bytes("hostroot/etc/passwd") == b"root:x:0:0:tree:/:/bin/sh\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.version import InvalidVersion, Version
@@ -47,7 +48,7 @@ def pypi(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[str
     assert report.invalid == [] and report.added == 2651 and report.withdrawn == 10
     entries = []
     for raw in load_sources([PYPI]):
-        record = parse_content(raw.origin, raw.content).data
+        record: Any = parse_content(raw.origin, raw.content).data
         if record.get("withdrawn"):
             continue
         for entry in record.get("affected") or []:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -22,7 +23,7 @@ import requests
 from gate.errors import RegistryError
 from gate.image import OciLayout, RegistryClient
 from gate.image.build import LayerBuilder, build_image
-from gate.image.manifest import Manifest
+from gate.image.manifest import Descriptor, Index, Manifest
 from gate.image.reference import parse_registry_reference
 from gate.image.registry import RegistryRepository
 from gate.image.store import referrers_tag
@@ -31,6 +32,7 @@ from gate.sign import cosign
 from gate.sign.errors import SigningError
 from gate.sign.keys import generate_signing_key, load_private_key, load_public_key
 from gate.sign.verify_key import verify_attestations, verify_bundles, verify_signatures
+from tests.servers import RegistryServer
 from tests.test_cli import run_gate
 from tests.test_sign import COSIGN_KEY, FIXTURES, KEY_ENV, push_image
 
@@ -107,8 +109,8 @@ class RacingStore:
 
     inner: RegistryRepository
     tag: str
-    after_read: Callable[[], None] | None = None
-    after_push: Callable[[], None] | None = None
+    after_read: Callable[[], object] | None = None
+    after_push: Callable[[], object] | None = None
     reads: int = 0
     pushes: list[str] = field(default_factory=list)
 
@@ -123,8 +125,8 @@ class RacingStore:
                 self.after_read()
         return document
 
-    def push_manifest(self, document: object, **kwargs: object) -> object:
-        descriptor = self.inner.push_manifest(document, **kwargs)  # type: ignore[arg-type]
+    def push_manifest(self, document: Manifest | Index | bytes, **kwargs: Any) -> Descriptor:
+        descriptor = self.inner.push_manifest(document, **kwargs)
         self.pushes.append(str(kwargs.get("tag")))
         if kwargs.get("tag") == self.tag and self.after_push:
             self.after_push()
@@ -135,7 +137,7 @@ def _signed_by(key_pem: bytes, repository: RegistryRepository, digest: str) -> i
     return len(verify_signatures(repository, digest, load_public_key(key_pem)))
 
 
-def _setup(registry: object) -> tuple[RegistryRepository, str, str, Target]:
+def _setup(registry: RegistryServer) -> tuple[RegistryRepository, str, str, Target]:
     repository, name, digest = push_image(registry)
     return repository, name, digest, Target(repository, repository.resolve(digest))
 
@@ -147,11 +149,11 @@ def test_attestations_are_published_before_the_signature(tmp_path: Path) -> None
     pushed: list[str] = []
     original = layout.push_manifest
 
-    def recording(document: object, **kwargs: object) -> object:
+    def recording(document: Manifest | Index | bytes, **kwargs: Any) -> Descriptor:
         pushed.append(str(kwargs.get("tag") or "referrer"))
-        return original(document, **kwargs)  # type: ignore[arg-type]
+        return original(document, **kwargs)
 
-    layout.push_manifest = recording  # type: ignore[method-assign]
+    layout.push_manifest = recording  # type: ignore[method-assign]  # records, then pushes
     target = Target(layout, layout.resolve("t"))
     entries = [
         cosign.attestation_entry(key, "r.example/app", digest, f"https://example.com/p{i}", {"i": i})
@@ -177,7 +179,9 @@ def test_attestations_are_published_before_the_signature(tmp_path: Path) -> None
     assert {f"{tag}.att", f"{tag}.sig", tag} <= names
 
 
-def test_registry_refusing_the_attestation_leaves_no_signature(registry: object, tmp_path: Path) -> None:
+def test_registry_refusing_the_attestation_leaves_no_signature(
+    registry: RegistryServer, tmp_path: Path
+) -> None:
     repository, name, digest = push_image(registry)
     assert run_gate("sign", f"{name}:v1", "--key", COSIGN_KEY, env=KEY_ENV).returncode == 0
     before = repository.get_document(signature_tag(digest)).raw
@@ -189,7 +193,7 @@ def test_registry_refusing_the_attestation_leaves_no_signature(registry: object,
             and re.fullmatch(rf"/v2/{path}/manifests/sha256-[0-9a-f]{{64}}\.att", url) is not None
         )
 
-    with RefusingProxy(f"http://{registry.host}", refuse) as proxy:  # type: ignore[attr-defined]
+    with RefusingProxy(f"http://{registry.host}", refuse) as proxy:
         ref = parse_registry_reference(f"{proxy.host}/{path}:v1")
         proxied = RegistryClient().repository(ref)
         key = load_private_key((FIXTURES / "cosign.key").read_bytes(), lambda: b"fixture-password")
@@ -226,7 +230,7 @@ def test_registry_refusing_the_attestation_leaves_no_signature(registry: object,
     assert f"{referrers_tag(digest)}.att" not in repository.list_tags()
 
 
-def test_writer_between_our_read_and_write_is_merged(registry: object) -> None:
+def test_writer_between_our_read_and_write_is_merged(registry: RegistryServer) -> None:
     repository, name, digest, _ = _setup(registry)
     mine, theirs = generate_signing_key(), generate_signing_key()
     tag = signature_tag(digest)
@@ -235,14 +239,14 @@ def test_writer_between_our_read_and_write_is_merged(registry: object) -> None:
     racing.after_read = lambda: update_cosign_tag(
         repository, tag, [cosign.signature_entry(theirs, name, digest)]
     )
-    update_cosign_tag(racing, tag, [cosign.signature_entry(mine, name, digest)])  # type: ignore[arg-type]
-    layers = repository.get_document(tag).layers  # type: ignore[union-attr]
+    update_cosign_tag(racing, tag, [cosign.signature_entry(mine, name, digest)])  # type: ignore[arg-type]  # a Store by delegation
+    layers = repository.get_document(tag).layers
     assert len(layers) == 3
     assert _signed_by(mine.public_key.pem(), repository, digest) == 1
     assert _signed_by(theirs.public_key.pem(), repository, digest) == 1
 
 
-def test_writer_replacing_the_tag_after_our_write_is_merged(registry: object) -> None:
+def test_writer_replacing_the_tag_after_our_write_is_merged(registry: RegistryServer) -> None:
     repository, name, digest, _ = _setup(registry)
     mine, theirs = generate_signing_key(), generate_signing_key()
     tag = signature_tag(digest)
@@ -261,14 +265,14 @@ def test_writer_replacing_the_tag_after_our_write_is_merged(registry: object) ->
         repository.push_manifest(raw, media_type=stale.media_type, tag=tag)
 
     racing = RacingStore(repository, tag, after_push=clobber_once)
-    update_cosign_tag(racing, tag, [cosign.signature_entry(mine, name, digest)])  # type: ignore[arg-type]
+    update_cosign_tag(racing, tag, [cosign.signature_entry(mine, name, digest)])  # type: ignore[arg-type]  # a Store by delegation
     assert racing.pushes.count(tag) == 2  # merged and wrote again
     assert _signed_by(mine.public_key.pem(), repository, digest) == 1
     assert _signed_by(theirs.public_key.pem(), repository, digest) == 1
-    assert len(repository.get_document(tag).layers) == 3  # type: ignore[union-attr]
+    assert len(repository.get_document(tag).layers) == 3
 
 
-def test_endless_concurrent_replacement_is_an_error_not_a_silent_pass(registry: object) -> None:
+def test_endless_concurrent_replacement_is_an_error_not_a_silent_pass(registry: RegistryServer) -> None:
     repository, name, digest, _ = _setup(registry)
     tag = signature_tag(digest)
     theirs = cosign.signature_entry(generate_signing_key(), name, digest)
@@ -283,5 +287,5 @@ def test_endless_concurrent_replacement_is_an_error_not_a_silent_pass(registry: 
     with pytest.raises(
         SigningError, match=r"kept changing under concurrent writers; gave up after 5 attempts"
     ):
-        update_cosign_tag(racing, tag, [cosign.signature_entry(mine, name, digest)])  # type: ignore[arg-type]
+        update_cosign_tag(racing, tag, [cosign.signature_entry(mine, name, digest)])  # type: ignore[arg-type]  # a Store by delegation
     assert repository.get_document(tag).raw == original  # the other writer's signature is still there

@@ -9,35 +9,43 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 
 from gate.errors import AuthenticationError, ImageFormatError, IntegrityError, NotFoundError, RegistryError
 from gate.image import Platform, RegistryClient, Transport, open_image
-from gate.image.build import LayerBuilder, build_image, build_index
+from gate.image.build import BuiltImage, LayerBuilder, build_image, build_index
 from gate.image.credentials import Credentials
 from gate.image.digest import digest_of
 from gate.image.manifest import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Index, Manifest, canonical_json
 from gate.image.reference import parse_registry_reference
-from gate.image.store import referrers_tag
+from gate.image.store import Store, referrers_tag
 from gate.image.transport import RetryPolicy
-from tests.servers import RegistryServer
+from tests.servers import FakeRegistry, RegistryServer
 
 
 def _repo_name(prefix: str = "test") -> str:
     return f"{prefix}/{uuid.uuid4().hex[:10]}"
 
 
-def _client(server: object | None = None, *, credentials: Credentials | None = None) -> RegistryClient:
-    creds = {"docker.io": None}
+def _client(
+    server: RegistryServer | None = None, *, credentials: Credentials | None = None
+) -> RegistryClient:
+    creds: dict[str, Credentials | None] = {"docker.io": None}
     if server is not None:
-        creds[server.host] = credentials  # type: ignore[attr-defined]
+        creds[server.host] = credentials
     return RegistryClient(
         transport=Transport(retry=RetryPolicy(attempts=3, base_delay=0.01)), credentials=creds
     )
 
 
-def _three_layer_image(marker: str) -> object:
+def _login(server: RegistryServer, password: str | None = None, source: str = "test") -> Credentials:
+    assert server.username is not None and server.password is not None, "an anonymous registry"
+    return Credentials(server.username, password or server.password, source=source)
+
+
+def _three_layer_image(marker: str) -> BuiltImage:
     layers = [
         LayerBuilder().add_file("etc/os-release", b"ID=test\n").add_file("etc/motd", b"hi\n").build(),
         LayerBuilder().add_file("app/data.bin", marker.encode() * 1000).build(),
@@ -46,14 +54,14 @@ def _three_layer_image(marker: str) -> object:
     return build_image(layers, config={"User": "1000", "Env": ["SECRET_TOKEN=hunter2"]})
 
 
-def _push(client: RegistryClient, ref_text: str, image: object, *, tag: str | None = "v1") -> str:
+def _push(client: RegistryClient, ref_text: str, image: BuiltImage, *, tag: str | None = "v1") -> str:
     repository = client.repository(parse_registry_reference(ref_text))
-    return image.push(repository, tag=tag)  # type: ignore[attr-defined]
+    return image.push(repository, tag=tag)
 
 
-def test_push_pull_round_trip_multi_layer(registry: object) -> None:
+def test_push_pull_round_trip_multi_layer(registry: RegistryServer) -> None:
     client = _client(registry)
-    ref = f"{registry.host}/{_repo_name()}"  # type: ignore[attr-defined]
+    ref = f"{registry.host}/{_repo_name()}"
     built = _three_layer_image("round-trip")
     digest = _push(client, ref, built)
 
@@ -71,9 +79,9 @@ def test_push_pull_round_trip_multi_layer(registry: object) -> None:
             assert fs.stat("/etc/os-release").layer_digest == image.layers[0].digest
 
 
-def test_pull_by_digest_and_resolve(registry: object) -> None:
+def test_pull_by_digest_and_resolve(registry: RegistryServer) -> None:
     client = _client(registry)
-    ref = f"{registry.host}/{_repo_name()}"  # type: ignore[attr-defined]
+    ref = f"{registry.host}/{_repo_name()}"
     digest = _push(client, ref, _three_layer_image("by-digest"))
     repository = client.repository(parse_registry_reference(ref))
     assert repository.resolve("v1").digest == digest
@@ -82,11 +90,11 @@ def test_pull_by_digest_and_resolve(registry: object) -> None:
     assert repository.list_tags() == ["v1"]
 
 
-def test_chunked_upload_and_cross_repository_mount(registry: object) -> None:
+def test_chunked_upload_and_cross_repository_mount(registry: RegistryServer) -> None:
     client = _client(registry)
-    source = client.repository(parse_registry_reference(f"{registry.host}/{_repo_name('src')}"))  # type: ignore[attr-defined]
+    source = client.repository(parse_registry_reference(f"{registry.host}/{_repo_name('src')}"))
     target_name = _repo_name("dst")
-    target = client.repository(parse_registry_reference(f"{registry.host}/{target_name}"))  # type: ignore[attr-defined]
+    target = client.repository(parse_registry_reference(f"{registry.host}/{target_name}"))
     blob = bytes(range(256)) * 5000  # 1.28 MB in 300 KB chunks
     descriptor = source.push_blob(blob, chunk_size=300_000)
     assert descriptor.digest == digest_of(blob)
@@ -95,12 +103,12 @@ def test_chunked_upload_and_cross_repository_mount(registry: object) -> None:
     posts = []
     original = client.transport.request
 
-    def recording(method: str, url: str, **kwargs: object) -> object:
+    def recording(method: str, url: str, **kwargs: Any) -> Any:
         if method in ("POST", "PUT", "PATCH"):
             posts.append((method, url, kwargs.get("params")))
         return original(method, url, **kwargs)
 
-    client.transport.request = recording  # type: ignore[method-assign]
+    client.transport.request = recording  # type: ignore[method-assign]  # records, then sends
     target.push_blob(blob, mount_from=source.name)
     assert target.has_blob(descriptor.digest)
     # mounted: one POST with mount=, and no data upload
@@ -108,20 +116,25 @@ def test_chunked_upload_and_cross_repository_mount(registry: object) -> None:
     assert posts[0][2] == {"mount": descriptor.digest, "from": source.name}
 
 
-def test_existing_blob_is_not_uploaded_again(registry: object) -> None:
+def test_existing_blob_is_not_uploaded_again(registry: RegistryServer) -> None:
     client = _client(registry)
-    repository = client.repository(parse_registry_reference(f"{registry.host}/{_repo_name()}"))  # type: ignore[attr-defined]
+    repository = client.repository(parse_registry_reference(f"{registry.host}/{_repo_name()}"))
     repository.push_blob(b"once")
     calls = []
     original = client.transport.request
-    client.transport.request = lambda method, url, **kw: calls.append(method) or original(method, url, **kw)  # type: ignore[method-assign]
+
+    def recording(method: str, url: str, **kwargs: Any) -> Any:
+        calls.append(method)
+        return original(method, url, **kwargs)
+
+    client.transport.request = recording  # type: ignore[method-assign]  # records, then sends
     repository.push_blob(b"once")
     assert calls == ["HEAD"]
 
 
-def test_image_index_with_two_platforms(registry: object) -> None:
+def test_image_index_with_two_platforms(registry: RegistryServer) -> None:
     client = _client(registry)
-    ref = f"{registry.host}/{_repo_name()}"  # type: ignore[attr-defined]
+    ref = f"{registry.host}/{_repo_name()}"
     repository = client.repository(parse_registry_reference(ref))
     amd64 = build_image(
         [LayerBuilder().add_file("arch", b"amd64").build()], platform=Platform("linux", "amd64")
@@ -148,9 +161,11 @@ def test_image_index_with_two_platforms(registry: object) -> None:
         open_image(f"{ref}:multi", platform="linux/s390x", client=client)
 
 
-def _referrer_manifest(repository: object, subject: Manifest, artifact_type: str, payload: bytes) -> bytes:
-    repository.push_blob(b"{}")  # type: ignore[attr-defined]
-    layer = repository.push_blob(payload)  # type: ignore[attr-defined]
+def _referrer_manifest(
+    repository: Store, subject: Manifest | Index, artifact_type: str, payload: bytes
+) -> bytes:
+    repository.push_blob(b"{}")
+    layer = repository.push_blob(payload)
     return canonical_json(
         {
             "schemaVersion": 2,
@@ -164,9 +179,9 @@ def _referrer_manifest(repository: object, subject: Manifest, artifact_type: str
     )
 
 
-def test_referrers_through_the_fallback_tag(registry: object) -> None:
+def test_referrers_through_the_fallback_tag(registry: RegistryServer) -> None:
     client = _client(registry)
-    ref = f"{registry.host}/{_repo_name()}"  # type: ignore[attr-defined]
+    ref = f"{registry.host}/{_repo_name()}"
     repository = client.repository(parse_registry_reference(ref))
     digest = _three_layer_image("subject").push(repository, tag="v1")
     subject = repository.get_document(digest)
@@ -193,37 +208,37 @@ def test_referrers_through_the_fallback_tag(registry: object) -> None:
     assert isinstance(index, Index) and index.media_type == OCI_INDEX and len(index.manifests) == 2
 
 
-def test_basic_auth_round_trip(basic_registry: object) -> None:
-    credentials = Credentials(basic_registry.username, basic_registry.password, source="test")  # type: ignore[attr-defined]
+def test_basic_auth_round_trip(basic_registry: RegistryServer) -> None:
+    credentials = _login(basic_registry)
     client = _client(basic_registry, credentials=credentials)
-    ref = f"{basic_registry.host}/{_repo_name()}"  # type: ignore[attr-defined]
+    ref = f"{basic_registry.host}/{_repo_name()}"
     digest = _push(client, ref, _three_layer_image("basic"))
     with open_image(f"{ref}:v1", client=client) as image, image.filesystem() as fs:
         assert image.digest == digest
         assert fs.read_bytes("app/version") == b"basic"
 
 
-def test_basic_auth_wrong_password_is_a_clear_error(basic_registry: object) -> None:
-    credentials = Credentials(basic_registry.username, "wrong-password", source="test config")  # type: ignore[attr-defined]
+def test_basic_auth_wrong_password_is_a_clear_error(basic_registry: RegistryServer) -> None:
+    credentials = _login(basic_registry, "wrong-password", "test config")
     client = _client(basic_registry, credentials=credentials)
     with pytest.raises(AuthenticationError) as caught:
-        open_image(f"{basic_registry.host}/{_repo_name()}:v1", client=client)  # type: ignore[attr-defined]
+        open_image(f"{basic_registry.host}/{_repo_name()}:v1", client=client)
     message = caught.value.diagnostics()
     assert "refused credentials from test config" in message
     assert "wrong-password" not in message
 
 
-def test_basic_auth_without_credentials_says_how_to_log_in(basic_registry: object) -> None:
+def test_basic_auth_without_credentials_says_how_to_log_in(basic_registry: RegistryServer) -> None:
     with pytest.raises(AuthenticationError, match="requires a login"):
-        open_image(f"{basic_registry.host}/{_repo_name()}:v1", client=_client(basic_registry))  # type: ignore[attr-defined]
+        open_image(f"{basic_registry.host}/{_repo_name()}:v1", client=_client(basic_registry))
 
 
-def test_token_auth_round_trip_reuses_tokens(token_registry: object) -> None:
-    issuer = token_registry.issuer  # type: ignore[attr-defined]
-    credentials = Credentials(token_registry.username, token_registry.password, source="test")  # type: ignore[attr-defined]
+def test_token_auth_round_trip_reuses_tokens(token_registry: RegistryServer) -> None:
+    issuer = token_registry.issuer
+    credentials = _login(token_registry)
     client = _client(token_registry, credentials=credentials)
     name = _repo_name()
-    ref = f"{token_registry.host}/{name}"  # type: ignore[attr-defined]
+    ref = f"{token_registry.host}/{name}"
     before = len(issuer.requests)
     digest = _push(client, ref, _three_layer_image("token"))
     with open_image(f"{ref}:v1", client=client) as image, image.filesystem() as fs:
@@ -232,16 +247,16 @@ def test_token_auth_round_trip_reuses_tokens(token_registry: object) -> None:
     requests_made = issuer.requests[before:]
     # one token for push (which also covers the pulls that follow), fetched with credentials
     assert len(requests_made) == 1, requests_made
-    assert requests_made[0].authorized and requests_made[0].username == token_registry.username  # type: ignore[attr-defined]
+    assert requests_made[0].authorized and requests_made[0].username == token_registry.username
     assert any(f"repository:{name}:" in scope and "push" in scope for scope in requests_made[0].scopes)
 
 
-def test_token_auth_pull_only_then_push_asks_for_wider_scope(token_registry: object) -> None:
-    issuer = token_registry.issuer  # type: ignore[attr-defined]
-    credentials = Credentials(token_registry.username, token_registry.password, source="test")  # type: ignore[attr-defined]
+def test_token_auth_pull_only_then_push_asks_for_wider_scope(token_registry: RegistryServer) -> None:
+    issuer = token_registry.issuer
+    credentials = _login(token_registry)
     client = _client(token_registry, credentials=credentials)
     name = _repo_name()
-    repository = client.repository(parse_registry_reference(f"{token_registry.host}/{name}"))  # type: ignore[attr-defined]
+    repository = client.repository(parse_registry_reference(f"{token_registry.host}/{name}"))
     before = len(issuer.requests)
     assert repository.has_blob(digest_of(b"absent")) is False
     assert repository.has_blob(digest_of(b"absent-2")) is False
@@ -257,7 +272,7 @@ def test_token_auth_with_identity_token_uses_the_refresh_grant(token_registry: R
     password: gate must POST it as a form to the token service."""
     issuer = token_registry.issuer
     assert issuer is not None
-    refresh = issuer.new_refresh_token(token_registry.username)
+    refresh = issuer.new_refresh_token(_login(token_registry).username)
     credentials = Credentials("", "", identity_token=refresh, source="test")
     client = _client(token_registry, credentials=credentials)
     ref = f"{token_registry.host}/{_repo_name()}"
@@ -269,106 +284,106 @@ def test_token_auth_with_identity_token_uses_the_refresh_grant(token_registry: R
     assert grants == [("POST", "refresh_token", token_registry.username)]
 
 
-def test_token_auth_wrong_password(token_registry: object) -> None:
-    credentials = Credentials(token_registry.username, "nope", source="test")  # type: ignore[attr-defined]
+def test_token_auth_wrong_password(token_registry: RegistryServer) -> None:
+    credentials = _login(token_registry, "nope")
     client = _client(token_registry, credentials=credentials)
     with pytest.raises(AuthenticationError, match=r"token service .* refused"):
-        open_image(f"{token_registry.host}/{_repo_name()}:v1", client=client)  # type: ignore[attr-defined]
+        open_image(f"{token_registry.host}/{_repo_name()}:v1", client=client)
 
 
-def test_missing_tag_is_not_found(registry: object) -> None:
+def test_missing_tag_is_not_found(registry: RegistryServer) -> None:
     with pytest.raises(NotFoundError, match="not found"):
-        open_image(f"{registry.host}/{_repo_name()}:nope", client=_client(registry))  # type: ignore[attr-defined]
+        open_image(f"{registry.host}/{_repo_name()}:nope", client=_client(registry))
 
 
 # -- a registry that lies ---------------------------------------------------------------------
 
 
-def _fake_client(fake: object) -> RegistryClient:
+def _fake_client(fake: FakeRegistry) -> RegistryClient:
     return RegistryClient(
         transport=Transport(
             retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05), sleep=lambda s: None
         ),
-        credentials={fake.host: None},  # type: ignore[attr-defined]
+        credentials={fake.host: None},
     )
 
 
-def test_html_answer_is_a_clear_error(fake_registry: object) -> None:
+def test_html_answer_is_a_clear_error(fake_registry: FakeRegistry) -> None:
     fake_registry.route(
         "GET",
         r"/v2/app/manifests/v1",
-        status=200,  # type: ignore[attr-defined]
+        status=200,
         headers={"Content-Type": "text/html"},
         body=b"<html><body>Welcome</body></html>",
     )
     with pytest.raises(ImageFormatError, match="not valid JSON"):
-        open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
+        open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))
 
 
-def test_garbage_json_answer_is_a_clear_error(fake_registry: object) -> None:
+def test_garbage_json_answer_is_a_clear_error(fake_registry: FakeRegistry) -> None:
     fake_registry.route(
         "GET",
         r"/v2/app/manifests/v1",
-        body=b'{"schemaVersion": 2, "layers": 7}',  # type: ignore[attr-defined]
+        body=b'{"schemaVersion": 2, "layers": 7}',
         headers={"Content-Type": OCI_MANIFEST},
     )
     with pytest.raises(ImageFormatError, match=r"lacks config|not a list"):
-        open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
+        open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))
 
 
-def test_registry_lying_about_manifest_digest(fake_registry: object) -> None:
+def test_registry_lying_about_manifest_digest(fake_registry: FakeRegistry) -> None:
     built = _three_layer_image("liar")
     wrong = digest_of(b"something else")
     fake_registry.route(
         "GET",
         r"/v2/app/manifests/v1",
-        body=built.manifest,  # type: ignore[attr-defined]
+        body=built.manifest,
         headers={"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": wrong},
     )
     with pytest.raises(IntegrityError, match="does not match its digest"):
-        open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
+        open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))
     fake_registry.route(
         "GET",
         rf"/v2/app/manifests/{wrong}",
-        body=built.manifest,  # type: ignore[attr-defined]
+        body=built.manifest,
         headers={"Content-Type": OCI_MANIFEST},
     )
     with pytest.raises(IntegrityError):
-        open_image(f"{fake_registry.host}/app@{wrong}", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
+        open_image(f"{fake_registry.host}/app@{wrong}", client=_fake_client(fake_registry))
 
 
-def test_blob_with_wrong_content_is_rejected(fake_registry: object) -> None:
+def test_blob_with_wrong_content_is_rejected(fake_registry: FakeRegistry) -> None:
     built = _three_layer_image("blob")
     manifest = json.loads(built.manifest)
     fake_registry.route(
         "GET",
         r"/v2/app/manifests/v1",
-        body=built.manifest,  # type: ignore[attr-defined]
+        body=built.manifest,
         headers={"Content-Type": OCI_MANIFEST},
     )
-    fake_registry.route("GET", rf"/v2/app/blobs/{manifest['config']['digest']}", body=built.config)  # type: ignore[attr-defined]
+    fake_registry.route("GET", rf"/v2/app/blobs/{manifest['config']['digest']}", body=built.config)
     first_layer = manifest["layers"][0]["digest"]
     tampered = bytearray(built.layers[0])
     tampered[-10] ^= 0xFF
-    fake_registry.route("GET", rf"/v2/app/blobs/{first_layer}", body=bytes(tampered))  # type: ignore[attr-defined]
-    with open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry)) as image:  # type: ignore[attr-defined]
+    fake_registry.route("GET", rf"/v2/app/blobs/{first_layer}", body=bytes(tampered))
+    with open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry)) as image:
         with pytest.raises((IntegrityError, Exception)) as caught:
             image.filesystem()
         assert "digest" in str(caught.value) or "gzip" in str(caught.value)
 
 
-def test_oversized_manifest_is_refused(fake_registry: object) -> None:
+def test_oversized_manifest_is_refused(fake_registry: FakeRegistry) -> None:
     fake_registry.route(
         "GET",
         r"/v2/app/manifests/v1",
-        body=b" " * (4 * 1024 * 1024 + 1),  # type: ignore[attr-defined]
+        body=b" " * (4 * 1024 * 1024 + 1),
         headers={"Content-Type": OCI_MANIFEST},
     )
     with pytest.raises(ImageFormatError, match="over the 4194304 byte limit"):
-        open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
+        open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))
 
 
-def test_unsupported_digest_algorithm_is_refused(fake_registry: object) -> None:
+def test_unsupported_digest_algorithm_is_refused(fake_registry: FakeRegistry) -> None:
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -382,39 +397,39 @@ def test_unsupported_digest_algorithm_is_refused(fake_registry: object) -> None:
     fake_registry.route(
         "GET",
         r"/v2/app/manifests/v1",
-        body=json.dumps(manifest).encode(),  # type: ignore[attr-defined]
+        body=json.dumps(manifest).encode(),
         headers={"Content-Type": OCI_MANIFEST},
     )
     with pytest.raises(ImageFormatError, match="unsupported digest algorithm 'md5'"):
-        open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))  # type: ignore[attr-defined]
+        open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))
 
 
-def test_retries_429_with_retry_after_then_succeeds(fake_registry: object) -> None:
+def test_retries_429_with_retry_after_then_succeeds(fake_registry: FakeRegistry) -> None:
     built = _three_layer_image("retry")
     waits: list[float] = []
     client = RegistryClient(
         transport=Transport(retry=RetryPolicy(attempts=4, base_delay=0.01), sleep=waits.append),
-        credentials={fake_registry.host: None},  # type: ignore[attr-defined]
+        credentials={fake_registry.host: None},
     )
-    fake_registry.route("GET", r"/v2/app/manifests/v1", status=429, headers={"Retry-After": "2"}, times=2)  # type: ignore[attr-defined]
+    fake_registry.route("GET", r"/v2/app/manifests/v1", status=429, headers={"Retry-After": "2"}, times=2)
     fake_registry.route(
         "GET", r"/v2/app/manifests/v1", body=built.manifest, headers={"Content-Type": OCI_MANIFEST}
-    )  # type: ignore[attr-defined]
-    fake_registry.route("GET", r"/v2/app/blobs/sha256:.*", body=built.config)  # type: ignore[attr-defined]
-    with open_image(f"{fake_registry.host}/app:v1", client=client) as image:  # type: ignore[attr-defined]
+    )
+    fake_registry.route("GET", r"/v2/app/blobs/sha256:.*", body=built.config)
+    with open_image(f"{fake_registry.host}/app:v1", client=client) as image:
         assert image.digest == built.digest
     assert waits == [2.0, 2.0]
 
 
-def test_persistent_503_gives_up_with_a_clear_error(fake_registry: object) -> None:
+def test_persistent_503_gives_up_with_a_clear_error(fake_registry: FakeRegistry) -> None:
     waits: list[float] = []
     client = RegistryClient(
         transport=Transport(retry=RetryPolicy(attempts=3, base_delay=0.5, max_delay=1), sleep=waits.append),
-        credentials={fake_registry.host: None},  # type: ignore[attr-defined]
+        credentials={fake_registry.host: None},
     )
-    fake_registry.route("GET", r"/v2/app/manifests/v1", status=503, body=b"busy")  # type: ignore[attr-defined]
+    fake_registry.route("GET", r"/v2/app/manifests/v1", status=503, body=b"busy")
     with pytest.raises(RegistryError, match="HTTP 503"):
-        open_image(f"{fake_registry.host}/app:v1", client=client)  # type: ignore[attr-defined]
+        open_image(f"{fake_registry.host}/app:v1", client=client)
     assert waits == [0.5, 1]  # capped exponential backoff, bounded attempts
 
 
@@ -427,9 +442,9 @@ def test_connection_refused_is_a_registry_error() -> None:
         open_image("127.0.0.1:9/app:v1", client=client)
 
 
-def test_artifact_is_not_opened_as_an_image(registry: object) -> None:
+def test_artifact_is_not_opened_as_an_image(registry: RegistryServer) -> None:
     client = _client(registry)
-    ref = f"{registry.host}/{_repo_name()}"  # type: ignore[attr-defined]
+    ref = f"{registry.host}/{_repo_name()}"
     repository = client.repository(parse_registry_reference(ref))
     digest = _three_layer_image("x").push(repository, tag="v1")
     artifact = _referrer_manifest(repository, repository.get_document(digest), "application/example", b"x")

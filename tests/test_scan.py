@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def _sbom(tmp_path: Path, packages: list[Package], distro: Distro | None = None)
     return path
 
 
-def _package(name: str, version: str, type_: str, **extra: str) -> Package:
+def _package(name: str, version: str, type_: str, **extra: Any) -> Package:
     return Package(name, version, type_, f"pkg:{type_}/{name}@{version}", "test", (), **extra)
 
 

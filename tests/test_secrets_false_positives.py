@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def run(command: list[str], cwd: Path | None = None) -> None:
         pytest.fail(f"{' '.join(command[:3])} failed ({result.returncode}):\n{result.stderr[-3000:]}")
 
 
-def analyze_dir(root: Path, **options: object) -> AnalysisResult:
+def analyze_dir(root: Path, **options: Any) -> AnalysisResult:
     with open_image(f"dir:{root}") as image, image.filesystem() as fs:
         return analyze_image(image, fs, AnalysisOptions(config=False, **options))
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gate.analyze import AnalysisOptions, Severity, analyze_image
+from gate.analyze import AnalysisOptions, AnalysisResult, Severity, analyze_image
 from gate.image import OciLayout, open_image
 from gate.image.build import LayerBuilder, build_image
 from tests.fixtures.analyze.material import (
@@ -192,7 +193,7 @@ def secret_image(tmp_path_factory: pytest.TempPathFactory) -> SecretImage:
     return build_secret_image(tmp_path_factory.mktemp("secret-image") / "layout")
 
 
-def analyze(reference: str, **options: object):
+def analyze(reference: str, **options: Any) -> AnalysisResult:
     with open_image(reference) as image, image.filesystem() as fs:
         return analyze_image(image, fs, AnalysisOptions(config=False, max_file_bytes=64 * 1024, **options))
 

@@ -20,13 +20,14 @@ from gate.image.build import LayerBuilder, build_image
 from gate.image.manifest import OCI_CONFIG, OCI_EMPTY, OCI_MANIFEST, Manifest
 from gate.image.reference import parse_registry_reference
 from gate.image.registry import RegistryRepository
-from gate.image.store import referrers_tag
+from gate.image.store import ReadableStore, referrers_tag
 from gate.publish import Target, publish
 from gate.sign import cosign
 from gate.sign.dsse import pae
 from gate.sign.errors import VerificationError
 from gate.sign.keys import encrypt_private_key, generate_signing_key, load_private_key, load_public_key
 from gate.sign.verify_key import verify_bundles, verify_signatures
+from tests.servers import RegistryServer
 from tests.test_cli import run_gate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sign"
@@ -36,10 +37,10 @@ SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 
-def push_image(registry: object, marker: str | None = None) -> tuple[RegistryRepository, str, str]:
+def push_image(registry: RegistryServer, marker: str | None = None) -> tuple[RegistryRepository, str, str]:
     """A fresh one-layer image in a new repository; returns (repository, reference, digest)."""
     name = f"sign/{uuid.uuid4().hex[:10]}"
-    ref = parse_registry_reference(f"{registry.host}/{name}:v1")  # type: ignore[attr-defined]
+    ref = parse_registry_reference(f"{registry.host}/{name}:v1")
     repository = RegistryClient().repository(ref)
     layer = LayerBuilder().add_file("etc/marker", (marker or name).encode()).build()
     digest = build_image([layer]).push(repository, tag="v1")
@@ -52,13 +53,13 @@ def cryptography_verify(public_pem: bytes, signature: bytes, data: bytes) -> Non
     key.verify(signature, data, ec.ECDSA(hashes.SHA256()))  # raises InvalidSignature
 
 
-def sig_manifest(store: object, digest: str) -> Manifest:
-    document = store.get_document(f"{referrers_tag(digest)}.sig")  # type: ignore[attr-defined]
+def sig_manifest(store: ReadableStore, digest: str) -> Manifest:
+    document = store.get_document(f"{referrers_tag(digest)}.sig")
     assert isinstance(document, Manifest)
     return document
 
 
-def test_sign_writes_cosigns_exact_sig_manifest(registry: object) -> None:
+def test_sign_writes_cosigns_exact_sig_manifest(registry: RegistryServer) -> None:
     repository, name, digest = push_image(registry)
     result = run_gate("sign", f"{name}:v1", "--key", COSIGN_KEY, env=KEY_ENV)
     assert result.returncode == 0, result.stderr
@@ -84,7 +85,7 @@ def test_sign_writes_cosigns_exact_sig_manifest(registry: object) -> None:
     assert verified.claims.docker_reference == name
 
 
-def test_signatures_accumulate_and_are_deduplicated(registry: object, tmp_path: Path) -> None:
+def test_signatures_accumulate_and_are_deduplicated(registry: RegistryServer, tmp_path: Path) -> None:
     repository, name, digest = push_image(registry)
     second = generate_signing_key()
     (tmp_path / "second.key").write_bytes(encrypt_private_key(second, b"fixture-password"))
@@ -98,7 +99,7 @@ def test_signatures_accumulate_and_are_deduplicated(registry: object, tmp_path: 
         assert len(verify_signatures(repository, digest, load_public_key(public))) == 1
 
 
-def test_verifier_refuses_other_keys_and_other_images(registry: object) -> None:
+def test_verifier_refuses_other_keys_and_other_images(registry: RegistryServer) -> None:
     repository, name, digest = push_image(registry)
     other_repo, _, other_digest = push_image(registry)
     assert run_gate("sign", f"{name}:v1", "--key", COSIGN_KEY, env=KEY_ENV).returncode == 0
@@ -119,7 +120,7 @@ def test_verifier_refuses_other_keys_and_other_images(registry: object) -> None:
         verify_signatures(other_repo, other_digest, public)
 
 
-def test_sign_with_bundle_pushes_a_cosign_v3_referrer(registry: object) -> None:
+def test_sign_with_bundle_pushes_a_cosign_v3_referrer(registry: RegistryServer) -> None:
     repository, name, digest = push_image(registry)
     result = run_gate("sign", f"{name}:v1", "--key", COSIGN_KEY, "--bundle", "-f", "json", env=KEY_ENV)
     assert result.returncode == 0, result.stderr
@@ -187,7 +188,7 @@ def test_sign_into_an_oci_layout(tmp_path: Path) -> None:
     assert {a["kind"] for a in tree["attachments"]} == {"referrer", "sig"}
 
 
-def test_bad_keys_and_passwords_publish_nothing(registry: object, tmp_path: Path) -> None:
+def test_bad_keys_and_passwords_publish_nothing(registry: RegistryServer, tmp_path: Path) -> None:
     repository, name, digest = push_image(registry)
     wrong = run_gate("sign", f"{name}:v1", "--key", COSIGN_KEY, env={"GATE_PASSWORD": "nope"})
     assert wrong.returncode == 1
@@ -199,7 +200,7 @@ def test_bad_keys_and_passwords_publish_nothing(registry: object, tmp_path: Path
     assert f"{referrers_tag(digest)}.sig" not in repository.list_tags()
 
 
-def test_keyless_failure_is_a_clear_error_and_publishes_nothing(registry: object) -> None:
+def test_keyless_failure_is_a_clear_error_and_publishes_nothing(registry: RegistryServer) -> None:
     repository, name, digest = push_image(registry)
     no_ambient = {
         "GITHUB_ACTIONS": "",
@@ -216,7 +217,7 @@ def test_keyless_failure_is_a_clear_error_and_publishes_nothing(registry: object
     assert repository.list_tags() == ["v1"] and repository.referrers(digest) == []
 
 
-def test_library_sign_with_skopeo_key_and_ed25519(registry: object) -> None:
+def test_library_sign_with_skopeo_key_and_ed25519(registry: RegistryServer) -> None:
     repository, name, digest = push_image(registry)
     key = load_private_key((FIXTURES / "skopeo.private").read_bytes(), lambda: b"fixture-password")
     target = Target(repository, repository.resolve(digest))

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from gate.image.manifest import Manifest
-from gate.image.store import referrers_tag
+from gate.image.store import Store, referrers_tag
 from gate.publish import PREDICATE_ARTIFACT_TYPE
 from gate.sign.bundle import BUNDLE_MEDIA_TYPE, verify_bundle
+from tests.servers import RegistryServer
 from tests.sigstore_stack import OIDC_ISSUER, SigstoreStack
 from tests.test_cli import run_gate
 from tests.test_sign import push_image
@@ -52,17 +53,17 @@ def keyless_args(stack: SigstoreStack, tmp_path: Path) -> list[str]:
     ]
 
 
-def bundles_of(repository: object, digest: str) -> list[tuple[Manifest, bytes]]:
+def bundles_of(repository: Store, digest: str) -> list[tuple[Manifest, bytes]]:
     found = []
-    for descriptor in repository.referrers(digest, BUNDLE_MEDIA_TYPE):  # type: ignore[attr-defined]
-        manifest = repository.get_document(descriptor.digest)  # type: ignore[attr-defined]
+    for descriptor in repository.referrers(digest, BUNDLE_MEDIA_TYPE):
+        manifest = repository.get_document(descriptor.digest)
         assert isinstance(manifest, Manifest)
-        found.append((manifest, repository.read_blob(manifest.layers[0], 1 << 22)))  # type: ignore[attr-defined]
+        found.append((manifest, repository.read_blob(manifest.layers[0], 1 << 22)))
     return found
 
 
 def test_keyless_sign_publishes_a_verifiable_bundle_referrer(
-    registry: object, keyless_args: list[str], tmp_path: Path
+    registry: RegistryServer, keyless_args: list[str], tmp_path: Path
 ) -> None:
     repository, name, digest = push_image(registry)
     result = run_gate("sign", f"{name}:v1", *keyless_args, env=NO_AMBIENT)
@@ -82,7 +83,7 @@ def test_keyless_sign_publishes_a_verifiable_bundle_referrer(
 
 
 def test_keyless_attest_detaches_a_large_predicate(
-    registry: object, keyless_args: list[str], tmp_path: Path
+    registry: RegistryServer, keyless_args: list[str], tmp_path: Path
 ) -> None:
     repository, name, digest = push_image(registry)
     bom = {
@@ -129,7 +130,7 @@ def test_keyless_attest_detaches_a_large_predicate(
 
 
 def test_keyless_attest_keeps_a_small_predicate_inline(
-    registry: object, keyless_args: list[str], tmp_path: Path
+    registry: RegistryServer, keyless_args: list[str], tmp_path: Path
 ) -> None:
     repository, name, digest = push_image(registry)
     (tmp_path / "vex.json").write_text(json.dumps({"statements": [], "version": 1}))
@@ -157,7 +158,7 @@ def test_keyless_attest_keeps_a_small_predicate_inline(
 
 
 def test_keyless_without_a_token_explains_how_to_get_one(
-    registry: object, stack: SigstoreStack, tmp_path: Path
+    registry: RegistryServer, stack: SigstoreStack, tmp_path: Path
 ) -> None:
     repository, name, digest = push_image(registry)
     (tmp_path / "trust.json").write_text(json.dumps(stack.client_trust_config()))

@@ -30,11 +30,12 @@ import pytest
 
 from gate.image.manifest import OCI_MANIFEST, Manifest
 from gate.image.reference import parse_registry_reference
-from gate.image.store import referrers_tag
+from gate.image.store import Store, referrers_tag
 from gate.publish import Target, publish
 from gate.sign.cosign import bundle_artifact
 from gate.sign.keys import encrypt_private_key, generate_signing_key, load_private_key, load_public_key
 from gate.sign.verify_key import verify_signatures
+from tests.servers import RegistryServer
 from tests.test_cli import run_gate
 from tests.test_sign import COSIGN_KEY, FIXTURES, KEY_ENV, push_image
 
@@ -99,7 +100,7 @@ def trixie(tmp_path_factory: pytest.TempPathFactory) -> Trixie:
 
 
 def skopeo_verify(
-    trixie: Trixie, registry: object, reference: str, public_key: bytes
+    trixie: Trixie, registry: RegistryServer, reference: str, public_key: bytes
 ) -> subprocess.CompletedProcess[str]:
     """``skopeo copy`` under a sigstoreSigned/matchRepository policy for ``reference``'s repository."""
     host, inside = trixie.workdir()
@@ -135,17 +136,17 @@ def skopeo_verify(
     )
 
 
-def _registries_d(host: Path, registry: object) -> None:
+def _registries_d(host: Path, registry: RegistryServer) -> None:
     (host / "registries.d").mkdir()
     (host / "registries.d" / "test.yaml").write_text(
-        f"docker:\n  {registry.host}:\n    use-sigstore-attachments: true\n"  # type: ignore[attr-defined]
+        f"docker:\n  {registry.host}:\n    use-sigstore-attachments: true\n"
     )
 
 
 # -- skopeo verifies gate --------------------------------------------------------------------
 
 
-def test_skopeo_accepts_gate_signature_and_rejects_unsigned(trixie: Trixie, registry: object) -> None:
+def test_skopeo_accepts_gate_signature_and_rejects_unsigned(trixie: Trixie, registry: RegistryServer) -> None:
     _, name, digest = push_image(registry)
     public = (FIXTURES / "cosign.pub").read_bytes()
     unsigned = skopeo_verify(trixie, registry, f"{name}@{digest}", public)
@@ -161,7 +162,7 @@ def test_skopeo_accepts_gate_signature_and_rejects_unsigned(trixie: Trixie, regi
     assert "cryptographic signature verification failed" in other_key.stderr, other_key.stderr
 
 
-def test_skopeo_rejects_tampered_and_copied_signatures(trixie: Trixie, registry: object) -> None:
+def test_skopeo_rejects_tampered_and_copied_signatures(trixie: Trixie, registry: RegistryServer) -> None:
     repository, name, digest = push_image(registry)
     assert run_gate("sign", f"{name}:v1", "--key", COSIGN_KEY, env=KEY_ENV).returncode == 0
     tag = f"{referrers_tag(digest)}.sig"
@@ -188,18 +189,18 @@ def test_skopeo_rejects_tampered_and_copied_signatures(trixie: Trixie, registry:
     assert f"Signature for digest {digest} does not match" in copied.stderr, copied.stderr
 
 
-def push_other_image(repository: object) -> str:
+def push_other_image(repository: Store) -> str:
     from gate.image.build import LayerBuilder, build_image
 
     layer = LayerBuilder().add_file("etc/other", uuid.uuid4().bytes).build()
-    return build_image([layer]).push(repository, tag="other")  # type: ignore[arg-type]
+    return build_image([layer]).push(repository, tag="other")
 
 
 # -- gate verifies skopeo ------------------------------------------------------------------------
 
 
 def test_gate_verifies_skopeo_signatures_and_signs_with_skopeo_keys(
-    trixie: Trixie, registry: object, tmp_path: Path
+    trixie: Trixie, registry: RegistryServer, tmp_path: Path
 ) -> None:
     _, source, digest = push_image(registry)
     host, inside = trixie.workdir()
@@ -215,7 +216,7 @@ def test_gate_verifies_skopeo_signatures_and_signs_with_skopeo_keys(
     assert made.returncode == 0, made.stderr
     (host / "policy.json").write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     _registries_d(host, registry)
-    destination = f"{registry.host}/sign/skopeo-{uuid.uuid4().hex[:8]}"  # type: ignore[attr-defined]
+    destination = f"{registry.host}/sign/skopeo-{uuid.uuid4().hex[:8]}"
     copied = trixie.run(
         "skopeo",
         "--policy",
@@ -262,7 +263,7 @@ def cosign(trixie: Trixie, *args: str, env: dict[str, str] | None = None) -> sub
 
 
 def test_cosign_verifies_gate_signatures_and_attestations(
-    trixie: Trixie, registry: object, tmp_path: Path
+    trixie: Trixie, registry: RegistryServer, tmp_path: Path
 ) -> None:
     _, name, digest = push_image(registry)
     host, inside = trixie.workdir()
@@ -309,7 +310,9 @@ def test_cosign_verifies_gate_signatures_and_attestations(
     assert other.returncode != 0 and "no matching signatures" in other.stderr
 
 
-def test_cosign_loads_gate_keys_and_gate_verifies_cosign_signatures(trixie: Trixie, registry: object) -> None:
+def test_cosign_loads_gate_keys_and_gate_verifies_cosign_signatures(
+    trixie: Trixie, registry: RegistryServer
+) -> None:
     host, inside = trixie.workdir()
     key = generate_signing_key()
     (host / "gate.key").write_bytes(encrypt_private_key(key, PASSWORD.encode()))
@@ -340,10 +343,10 @@ def test_cosign_loads_gate_keys_and_gate_verifies_cosign_signatures(trixie: Trix
     assert (
         run_gate("sign", f"{name}:v1", "--key", str(FIXTURES / "skopeo.private"), env=KEY_ENV).returncode == 0
     )
-    assert len(repository.get_document(f"{referrers_tag(digest)}.sig").layers) == 2  # type: ignore[union-attr]
+    assert len(repository.get_document(f"{referrers_tag(digest)}.sig").layers) == 2
 
 
-def test_cosign_verifies_gate_bundle_referrers(trixie: Trixie, registry: object) -> None:
+def test_cosign_verifies_gate_bundle_referrers(trixie: Trixie, registry: RegistryServer) -> None:
     """cosign 2.5 reads key-signed bundle v0.3 attestations from OCI 1.1 referrers (the fallback tag here).
 
     cosign 2.5 looks for image-signature bundles only from v3 on, so `gate sign --bundle` is covered

@@ -14,6 +14,7 @@ import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -48,7 +49,7 @@ def info(name: str, kind: bytes = tarfile.REGTYPE, **fields: object) -> tarfile.
 def write_tar(
     path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]], fmt: int, **kw: object
 ) -> Path:
-    with tarfile.open(path, "w", format=fmt, encoding="utf-8", **kw) as tar:  # type: ignore[call-overload]
+    with tarfile.open(path, "w", format=fmt, encoding="utf-8", **kw) as tar:  # type: ignore[call-overload]  # options pass through
         for member, data in members:
             if data is not None:
                 member.size = len(data)
@@ -65,16 +66,16 @@ def fast(path: Path) -> list[TarMember]:
     return list(iter_members(path))
 
 
-def header(member: tarfile.TarInfo, fmt: int = tarfile.USTAR_FORMAT) -> bytes:
+def header(member: tarfile.TarInfo, fmt: Literal[0, 1, 2] = tarfile.USTAR_FORMAT) -> bytes:
     return member.tobuf(fmt, "utf-8", "surrogateescape")
 
 
 def pax_header(records: dict[str, str], kind: bytes = tarfile.XHDTYPE) -> bytes:
-    return tarfile.TarInfo._create_pax_generic_header(records, kind, "utf-8")  # type: ignore[attr-defined]
+    return tarfile.TarInfo._create_pax_generic_header(records, kind, "utf-8")  # type: ignore[attr-defined]  # tarfile's own header builder
 
 
 def gnu_long(name: str, kind: bytes = tarfile.GNUTYPE_LONGNAME) -> bytes:
-    return tarfile.TarInfo._create_gnu_long_header(name, kind, "utf-8", "strict")  # type: ignore[attr-defined]
+    return tarfile.TarInfo._create_gnu_long_header(name, kind, "utf-8", "strict")  # type: ignore[attr-defined]  # tarfile's own header builder
 
 
 def padded(data: bytes) -> bytes:

@@ -17,6 +17,7 @@ from gate.image.auth import RegistryAuth, parse_challenge
 from gate.image.credentials import Credentials
 from gate.image.transport import RetryPolicy, Transport, insecure_hosts_from_env, is_loopback
 from gate.sample import build_sample
+from tests.servers import RegistryServer
 
 
 @pytest.mark.parametrize(
@@ -103,10 +104,13 @@ def test_unknown_challenge_scheme_and_missing_challenge() -> None:
         auth.answer_challenge(_response(""), frozenset())
 
 
-def test_credentials_from_docker_config_reach_the_registry(basic_registry: object, tmp_path: Path) -> None:
+def test_credentials_from_docker_config_reach_the_registry(
+    basic_registry: RegistryServer, tmp_path: Path
+) -> None:
     """`docker login`'s config.json is all a user needs: gate inspect against an htpasswd registry."""
-    host = basic_registry.host  # type: ignore[attr-defined]
-    user, password = basic_registry.username, basic_registry.password  # type: ignore[attr-defined]
+    host = basic_registry.host
+    user, password = basic_registry.username, basic_registry.password
+    assert user and password
     from gate.image import RegistryClient
     from gate.image.reference import parse_registry_reference
 

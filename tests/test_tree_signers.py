@@ -13,11 +13,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from gate.sign.signer import signer_of_bundle, signer_of_certificate_pem
+from tests.servers import RegistryServer
 from tests.test_cli import run_gate
 from tests.test_sign import COSIGN_KEY, FIXTURES, KEY_ENV, push_image
 
 
-def test_tree_lists_signers_of_signatures_and_bundles(registry: object) -> None:
+def test_tree_lists_signers_of_signatures_and_bundles(registry: RegistryServer) -> None:
     _, name, _ = push_image(registry)
     assert run_gate("sign", f"{name}:v1", "--key", COSIGN_KEY, "--bundle", env=KEY_ENV).returncode == 0
     tree = run_gate("tree", "-f", "json", f"{name}:v1")

@@ -251,4 +251,4 @@ def test_invalid_version_is_a_one_line_gate_error(scheme_name: str, version: str
 )
 def test_non_string_is_invalid(scheme_name: str) -> None:
     with pytest.raises(InvalidVersion, match=scheme_name):
-        scheme_named(scheme_name).key(None)  # type: ignore[arg-type]
+        scheme_named(scheme_name).key(None)  # type: ignore[arg-type]  # the wrong type on purpose

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gate.image import OciLayout, RegistryClient, parse_reference
+from gate.image import OciLayout, RegistryClient
 from gate.image.manifest import OCI_MANIFEST, canonical_json
+from gate.image.reference import parse_registry_reference
 from gate.vulndb import SCHEMA_VERSION, VulnDB, VulnDBError, import_paths
 from gate.vulndb.oci import ARTIFACT_TYPE, LAYER_MEDIA_TYPE, pull_db, push_db
 from tests.test_cli import run_gate
@@ -34,7 +35,7 @@ def test_push_and_pull_through_a_registry(registry, db_path: Path, tmp_path: Pat
     pushed = run_gate("db", "push", reference, "--db", str(db_path))
     assert pushed.returncode == 0, pushed.stderr
     assert pushed.stdout.strip().startswith(f"{reference}@sha256:")
-    repository = RegistryClient().repository(parse_reference(reference))
+    repository = RegistryClient().repository(parse_registry_reference(reference))
     manifest = repository.get_document("latest")
     assert manifest.artifact_type == ARTIFACT_TYPE
     assert [layer.media_type for layer in manifest.layers] == [LAYER_MEDIA_TYPE]
@@ -67,7 +68,7 @@ def test_pull_refuses_artifacts_that_are_not_databases(registry, tmp_path: Path)
     from gate.image.build import LayerBuilder, build_image
 
     reference = f"{registry.host}/not-a-db-{uuid.uuid4().hex[:8]}"
-    repository = RegistryClient().repository(parse_reference(reference))
+    repository = RegistryClient().repository(parse_registry_reference(reference))
     build_image([LayerBuilder().add_file("etc/hostname", b"x\n").build()]).push(repository, tag="v1")
     with pytest.raises(VulnDBError, match="is not a gate vulnerability database"):
         pull_db(f"oci://{reference}:v1", tmp_path / "v.db")
@@ -85,7 +86,7 @@ def test_push_to_a_layout_and_pull_back(db_path: Path, tmp_path: Path) -> None:
 
 def test_corrupt_layer_is_refused(registry, tmp_path: Path) -> None:
     reference = f"{registry.host}/vulndb-{uuid.uuid4().hex[:8]}"
-    repository = RegistryClient().repository(parse_reference(reference))
+    repository = RegistryClient().repository(parse_registry_reference(reference))
     layer = repository.push_blob(b"not zstd at all")
     config = repository.push_blob(b"{}")
     manifest = {

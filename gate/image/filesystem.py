@@ -38,7 +38,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 from gate.errors import GateError, IntegrityError, LayerError
 from gate.image import tarindex
@@ -188,7 +188,7 @@ class FileSystem:
     def close(self) -> None:
         """Release spool files; the filesystem cannot be read afterwards."""
 
-    def __enter__(self) -> FileSystem:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
