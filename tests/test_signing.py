@@ -9,28 +9,30 @@ from pathlib import Path
 import pytest
 
 from gate.attest.types import CYCLONEDX, OPENVEX
-from gate.image.store import referrers_tag
+from gate.image.registry import RegistryRepository
+from gate.image.store import Store, referrers_tag
 from gate.publish import PREDICATE_ARTIFACT_TYPE, Target
 from gate.sign.keyless import MAX_INLINE_STATEMENT_BYTES
 from gate.sign.keys import generate_signing_key
 from gate.signing import Attestation, KeylessSigner, KeySigner, sign_and_attest
+from tests.servers import RegistryServer
 from tests.sigstore_stack import SigstoreStack
 from tests.test_attest import att_layers
 from tests.test_sign import push_image, sig_manifest
 from tests.test_sign_keyless_cli import bundles_of
 
 
-def _target(repository: object, digest: str) -> Target:
-    return Target(repository, repository.resolve(digest))  # type: ignore[arg-type, attr-defined]
+def _target(repository: RegistryRepository, digest: str) -> Target:
+    return Target(repository, repository.resolve(digest))
 
 
-def _types(repository: object, digest: str) -> list[str]:
+def _types(repository: Store, digest: str) -> list[str]:
     return sorted(
         m.annotations["dev.sigstore.bundle.predicateType"] for m, _ in bundles_of(repository, digest)
     )
 
 
-def test_rerun_with_a_key_publishes_nothing_new(registry: object) -> None:
+def test_rerun_with_a_key_publishes_nothing_new(registry: RegistryServer) -> None:
     repository, name, digest = push_image(registry)
     signer = KeySigner(generate_signing_key(), bundles=True)
     attestations = [Attestation(CYCLONEDX, {"components": []}), Attestation(OPENVEX, {"statements": []})]
@@ -46,7 +48,7 @@ def test_rerun_with_a_key_publishes_nothing_new(registry: object) -> None:
     assert len(att_layers(repository, digest)) == 2
 
 
-def test_replace_supersedes_the_signers_bundles_of_that_type_only(registry: object) -> None:
+def test_replace_supersedes_the_signers_bundles_of_that_type_only(registry: RegistryServer) -> None:
     repository, name, digest = push_image(registry)
     mine, theirs = (
         KeySigner(generate_signing_key(), bundles=True),
@@ -86,7 +88,7 @@ def stack() -> Iterator[SigstoreStack]:
 
 
 def test_keyless_rerun_and_replace_of_a_detached_predicate(
-    registry: object, stack: SigstoreStack, tmp_path: Path
+    registry: RegistryServer, stack: SigstoreStack, tmp_path: Path
 ) -> None:
     (tmp_path / "trust.json").write_text(json.dumps(stack.client_trust_config()))
     signer = KeylessSigner(stack.token(), tmp_path / "trust.json")
