@@ -13,7 +13,9 @@ aliases overlap are merged, and the finding cites every record and range that ma
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from gate.model import Package
 from gate.severity import Rating, rate
 from gate.vulndb.errors import VulnDBError
+from gate.vulndb.kev import KnownExploited
 from gate.vulndb.names import ECOSYSTEM_BY_PURL_TYPE, normalise_name
 from gate.vulndb.osv import base_ecosystem
 from gate.vulndb.ranges import (
@@ -37,6 +40,7 @@ from gate.vulndb.store import VulnDB
 __all__ = ["Finding", "MatchResult", "Matcher", "Unverified", "evaluate", "lookup_for", "match_packages"]
 
 OS_PURL_TYPES = frozenset({"deb", "apk", "rpm"})
+_CVE_IN_ID = re.compile(r"(?:[A-Z]+-)?(CVE-\d{4}-\d+)")
 _BY_SOURCE_PACKAGE = frozenset({"Debian", "Ubuntu", "Alpine"})
 
 
@@ -75,10 +79,23 @@ class Finding:
     rating: Rating
     fixed_versions: tuple[str, ...]
     evidence: tuple[Evidence, ...]
+    known_exploited: KnownExploited | None = None  # listed in CISA's KEV catalog under one of its CVEs
 
     @property
     def fix_available(self) -> bool:
         return bool(self.fixed_versions)
+
+    @property
+    def cve_ids(self) -> tuple[str, ...]:
+        """The CVE ids this finding is: its id and aliases, the CVE inside distro ids such as
+        ``UBUNTU-CVE-2023-4911``, and for OS packages the CVEs in ``related`` (distro
+        advisories such as ALSA and DSA list there the CVEs they fix; for language packages
+        ``related`` means a different vulnerability)."""
+        names = [self.id, *self.aliases]
+        if self.package.type in OS_PURL_TYPES:
+            names.extend(self.related)
+        found = {match.group(1) for name in names if (match := _CVE_IN_ID.fullmatch(name))}
+        return tuple(sorted(found))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +163,7 @@ class Matcher:
         self._facts: dict[str, tuple[str, dict[str, Any]]] = {}
         self._ratings: dict[tuple[str, int], Rating] = {}
         self._group_names: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._kev: dict[str, KnownExploited | None] = {}
 
     def match(self, packages: Iterable[Package]) -> MatchResult:
         findings: list[Finding] = []
@@ -194,10 +212,27 @@ class Matcher:
             for package, key, version in zip(packages, keys, versions, strict=True)
         ]
         self._load_details([hit for hits, _ in evaluated for group in hits.values() for hit in group])
-        return [
+        results = [
             (self._findings(package, version, hits) if hits and version else [], unverified)
             for package, version, (hits, unverified) in zip(packages, versions, evaluated, strict=True)
         ]
+        return [(self._with_known_exploited(findings), unverified) for findings, unverified in results]
+
+    def _with_known_exploited(self, findings: list[Finding]) -> list[Finding]:
+        """Mark findings listed in the KEV catalog (the entry added first when several CVEs are)."""
+        if not findings:
+            return findings
+        wanted = sorted({cve for finding in findings for cve in finding.cve_ids} - self._kev.keys())
+        if wanted:
+            listed = self._db.known_exploited(wanted)
+            self._kev.update({cve: listed.get(cve) for cve in wanted})
+        marked = []
+        for finding in findings:
+            entries = [entry for cve in finding.cve_ids if (entry := self._kev[cve]) is not None]
+            if entries:
+                finding = dataclasses.replace(finding, known_exploited=min(entries, key=_added_then_cve))
+            marked.append(finding)
+        return marked
 
     def _load(self, keys: set[tuple[str, str]]) -> None:
         """Fetch the summaries of the packages not seen yet, one query per ecosystem."""
@@ -336,6 +371,10 @@ def _collection_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _added_then_cve(entry: KnownExploited) -> tuple[str, str]:
+    return entry.date_added, entry.cve
 
 
 def _by_position(item: tuple[str, int]) -> int:

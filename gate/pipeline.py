@@ -28,7 +28,7 @@ from gate.match import Matcher, MatchResult
 from gate.model import Catalog
 from gate.report.scan import DatabaseInfo, analysis_json, scan_report
 from gate.sbom import decode
-from gate.vulndb import SCHEMA_VERSION, VulnDB, resolve_db_path
+from gate.vulndb import VulnDB, resolve_db_path
 from gate.vulndb.status import check_fresh
 
 SCANNERS = ("vuln", "secret", "config")
@@ -241,5 +241,5 @@ def _matched(
         return Scan(catalog, target, MatchResult((), ()), analysis, base, None, scanners)
     with progress(f"match {len(catalog.packages)} packages"):
         matches = Matcher(db).match(catalog.packages)
-    database = DatabaseInfo(db.digest, db.built_at, SCHEMA_VERSION)
+    database = DatabaseInfo.of(db)
     return Scan(catalog, target, matches, analysis, base, database, scanners)

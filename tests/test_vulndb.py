@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.vulndb import VulnDB, VulnDBError, import_paths
+from gate.vulndb import SCHEMA_VERSION, VulnDB, VulnDBError, import_paths
 from gate.vulndb.osv import InvalidRecord, parse_record
 from gate.vulndb.status import check_fresh, db_status, parse_age
 
@@ -226,7 +226,7 @@ def test_other_schema_versions_and_non_databases_are_refused(tmp_path: Path) -> 
     import_paths(db_path, [FIXTURES / "go"])
     with sqlite3.connect(db_path) as connection:
         connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(VulnDBError, match="schema version 99, this gate reads 2"):
+    with pytest.raises(VulnDBError, match=f"schema version 99, this gate reads {SCHEMA_VERSION}"):
         VulnDB.open(db_path)
     not_db = tmp_path / "x.db"
     not_db.write_text("hello")
@@ -243,7 +243,7 @@ def test_a_schema_1_database_must_be_rebuilt(tmp_path: Path) -> None:
     with sqlite3.connect(db_path) as connection:
         connection.execute("DROP TABLE packages")
         connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    with pytest.raises(VulnDBError, match="schema version 1, this gate reads 2") as error:
+    with pytest.raises(VulnDBError, match=f"schema version 1, this gate reads {SCHEMA_VERSION}") as error:
         VulnDB.open(db_path)
     assert "rebuild it with `gate db update` or `gate db import`" in error.value.diagnostics()
 

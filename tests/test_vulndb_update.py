@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import socket
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -253,3 +255,96 @@ def test_update_over_https_verifies_the_certificate(
     )  # fmt: skip
     assert trusted.returncode == 0, trusted.stderr
     assert "crates.io: downloaded" in trusted.stdout and db_path.exists()
+
+
+# -- the CISA KEV catalog: optional, never breaks the OSV update ----------------------------
+
+KEV = Path(__file__).parent / "fixtures" / "kev-cisa" / "known_exploited_vulnerabilities.json"  # CC0
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_update_fetches_the_catalog_with_conditional_requests(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.archives["kev.json"] = KEV.read_bytes()
+    db_path = tmp_path / "v.db"
+    kev_url = f"{mirror.url}/kev.json"
+    first = update_db(
+        db_path, mirror=mirror.url, ecosystems=["Go"], kev_url=kev_url, transport=_fast_transport()
+    )
+    assert (first.kev, first.kev_version, first.kev_problem) == ("downloaded", "2025.08.25", "")
+    with VulnDB.open(db_path) as db:
+        assert db.kev_summary() == ("2025.08.25", 1404)
+        assert {source.name: source.location for source in db.sources()}["kev"] == kev_url
+    assert (archive_dir(db_path) / "kev.json").read_bytes() == KEV.read_bytes()
+    mirror.log.clear()
+    second = update_db(db_path, mirror=mirror.url, kev_url=kev_url, transport=_fast_transport())
+    assert ("/kev.json", 304) in mirror.log and second.kev == "not modified"
+    assert not second.rebuilt and second.digest == first.digest
+    # Only the catalog changed: applied in place, the OSV archives are not imported again.
+    smaller = json.loads(KEV.read_bytes())
+    smaller["vulnerabilities"], smaller["count"] = smaller["vulnerabilities"][:10], 10
+    mirror.archives["kev.json"] = json.dumps(smaller).encode()
+    third = update_db(db_path, mirror=mirror.url, kev_url=kev_url, transport=_fast_transport())
+    assert third.kev == "downloaded" and not third.rebuilt and third.digest != first.digest
+    with VulnDB.open(db_path) as db:
+        assert db.kev_summary() == ("2025.08.25", 10) and db.digest == third.digest
+        assert db.counts_by_ecosystem()["Go"] > 500
+
+
+@pytest.mark.parametrize("failure", ["unreachable", "500", "malformed"])
+def test_a_catalog_that_cannot_be_fetched_never_breaks_the_osv_update(
+    mirror: Mirror,
+    tmp_path: Path,
+    failure: str,
+) -> None:
+    db_path = tmp_path / "v.db"
+    mirror.archives["kev.json"] = KEV.read_bytes()
+    update_db(db_path, mirror=mirror.url, ecosystems=["Go"], kev_url=f"{mirror.url}/kev.json",
+              transport=_fast_transport())  # fmt: skip
+    kev_url = {
+        "unreachable": f"http://127.0.0.1:{_closed_port()}/kev.json",
+        "500": f"{mirror.url}/missing-kev.json",
+        "malformed": f"{mirror.url}/kev.json",
+    }[failure]
+    if failure == "malformed":
+        mirror.archives["kev.json"] = b'{"vulnerabilities": "none"}'
+    started = time.monotonic()
+    outcome = update_db(
+        db_path,
+        mirror=mirror.url,
+        ecosystems=["Go", "crates.io"],
+        kev_url=kev_url,
+        transport=_fast_transport(),
+    )
+    assert time.monotonic() - started < 60  # fails fast: no long retry loop for an optional download
+    assert outcome.kev == "unavailable" and outcome.rebuilt  # the OSV update went through
+    expected = {
+        "unreachable": "cannot reach 127.0.0.1",
+        "500": "answered HTTP 404",
+        "malformed": "kev.json: catalogVersion: missing",
+    }
+    assert expected[failure] in outcome.kev_problem
+    with VulnDB.open(db_path) as db:
+        assert set(db.counts_by_ecosystem()) == {"Go", "crates.io"}
+        assert db.kev_summary() == ("2025.08.25", 1404)  # the last good catalog stays in use
+    assert (archive_dir(db_path) / "kev.json").read_bytes() == KEV.read_bytes()
+    assert not list(archive_dir(db_path).glob("*.part"))
+
+
+def test_cli_update_warns_and_goes_on_without_the_catalog(mirror: Mirror, tmp_path: Path) -> None:
+    db_path = tmp_path / "v.db"
+    dead = f"http://127.0.0.1:{_closed_port()}/kev.json"
+    args = ("db", "update", "--db", str(db_path), "--mirror", mirror.url, "--ecosystem", "crates.io")
+    result = run_gate(*args, "--kev-url", dead)
+    assert result.returncode == 0, result.stderr
+    assert "crates.io: downloaded" in result.stdout
+    assert "gate: warning: KEV catalog not updated: cannot reach 127.0.0.1" in result.stderr
+    assert "no catalog in the database" in result.stderr
+    skipped = run_gate(*args, "--no-kev")
+    assert skipped.returncode == 0 and "KEV" not in skipped.stdout + skipped.stderr
+    both = run_gate(*args, "--no-kev", "--kev-url", dead)
+    assert both.returncode == 1 and "--no-kev cannot be combined with --kev-url" in both.stderr

@@ -35,23 +35,39 @@ AllowStaleOption = Annotated[
 @db_app.command("import")
 def import_command(
     sources: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
-            metavar="SRC...", help="OSV records: .json/.yaml files, directories of them, or all.zip archives."
+            metavar="[SRC]...",
+            help="OSV records: .json/.yaml files, directories of them, or all.zip archives.",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    kev: Annotated[
+        Path | None,
+        typer.Option(
+            "--kev",
+            metavar="FILE",
+            help="CISA Known Exploited Vulnerabilities catalog (known_exploited_vulnerabilities.json); "
+            "replaces the stored one.",
+        ),
+    ] = None,
     db: DbOption = None,
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
-    """Import OSV records into the database (created when absent). Withdrawn records are
-    excluded and the record with the latest `modified` wins; invalid records are reported and skipped."""
+    """Import OSV records and/or the CISA KEV catalog into the database (created when absent).
+    Withdrawn records are excluded and the record with the latest `modified` wins; invalid
+    records are reported and skipped. A KEV file of the wrong shape is an error and changes nothing."""
     from gate.cli.progress import stage
+    from gate.errors import GateError
     from gate.vulndb import import_paths, resolve_db_path
 
+    if not sources and kev is None:
+        raise GateError("nothing to import", hint="give OSV record sources (SRC...) and/or --kev FILE")
     path = resolve_db_path(db)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with stage(f"import {len(sources)} source(s) into {path}"):
-        report = import_paths(path, sources)
+    what = f"{len(sources or [])} source(s)" + (f" and KEV catalog {kev}" if kev else "")
+    with stage(f"import {what} into {path}"):
+        report = import_paths(path, sources or [], kev=kev)
     _print_import(report, output_format)
 
 
@@ -67,6 +83,9 @@ def _print_import(report: Any, output_format: OutputFormat) -> None:
                     "invalid": [{"source": origin, "reason": reason} for origin, reason in report.invalid],
                     "warnings": [{"record": rid, "warning": text} for rid, text in report.warnings],
                     "ecosystems": dict(sorted(report.ecosystems.items())),
+                    "kev": {"version": report.kev_version, "entries": report.kev_entries}
+                    if report.kev_version or report.kev_entries
+                    else None,
                 },
                 indent=2,
             )
@@ -80,6 +99,8 @@ def _print_import(report: Any, output_format: OutputFormat) -> None:
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.withdrawn} withdrawn, {len(report.invalid)} invalid, {len(report.warnings)} warnings"
     )
+    if report.kev_version or report.kev_entries:
+        typer.echo(f"KEV catalog {report.kev_version}: {report.kev_entries} known exploited vulnerabilities")
 
 
 @db_app.command("status")
@@ -114,6 +135,8 @@ def _render_status(status: Any) -> None:
     console.print(f"built at  {status.built_at}", highlight=False)
     console.print(f"digest    {status.digest}", highlight=False)
     console.print(f"records   {status.records} ({status.withdrawn} withdrawn)", highlight=False)
+    kev = f"{status.kev_version}, {status.kev_entries} entries" if status.kev_entries else "none imported"
+    console.print(f"KEV       {kev}", highlight=False)
     table = Table(title="records per ecosystem", title_justify="left")
     table.add_column("ecosystem")
     table.add_column("records", justify="right")
@@ -151,10 +174,22 @@ def update_command(
         str | None,
         typer.Option("--from", metavar="oci://REF", help="Pull a database pushed by `gate db push` instead."),
     ] = None,
+    kev_url: Annotated[
+        str | None,
+        typer.Option(
+            "--kev-url",
+            metavar="URL",
+            help="Where to fetch the CISA Known Exploited Vulnerabilities catalog [default: CISA's feed].",
+        ),
+    ] = None,
+    no_kev: Annotated[
+        bool, typer.Option("--no-kev", help="Do not fetch the KEV catalog (the last one fetched is kept).")
+    ] = False,
     insecure_registry: InsecureOption = None,
 ) -> None:
     """Download OSV archives (conditional requests) and swap in a new database atomically;
-    a failed or partial update leaves the old database working."""
+    a failed or partial update leaves the old database working. The KEV catalog is optional:
+    when it cannot be fetched, a warning says so and the last one fetched stays in use."""
     from gate.cli.progress import stage
     from gate.errors import GateError
     from gate.vulndb import resolve_db_path
@@ -162,8 +197,8 @@ def update_command(
     path = resolve_db_path(db)
     path.parent.mkdir(parents=True, exist_ok=True)
     if from_ref is not None:
-        if mirror or ecosystem:
-            raise GateError("--from cannot be combined with --mirror or --ecosystem")
+        if mirror or ecosystem or kev_url or no_kev:
+            raise GateError("--from cannot be combined with --mirror, --ecosystem, --kev-url or --no-kev")
         from gate.cli.options import registry_client
         from gate.vulndb.oci import pull_db
 
@@ -171,15 +206,29 @@ def update_command(
             digest = pull_db(from_ref, path, client=registry_client(insecure_registry))
         typer.echo(f"{path}: {digest}")
         return
+    from gate.vulndb.kev import KEV_URL
     from gate.vulndb.update import DEFAULT_MIRROR, update_db
 
+    if no_kev and kev_url:
+        raise GateError("--no-kev cannot be combined with --kev-url")
     with stage(f"update {path} from {mirror or DEFAULT_MIRROR}"):
-        outcome = update_db(path, mirror=mirror or DEFAULT_MIRROR, ecosystems=ecosystem or None)
+        outcome = update_db(
+            path,
+            mirror=mirror or DEFAULT_MIRROR,
+            ecosystems=ecosystem or None,
+            kev_url=None if no_kev else kev_url or KEV_URL,
+        )
     for name in outcome.unchanged:
         typer.echo(f"{name}: not modified")
     for name in outcome.downloaded:
         typer.echo(f"{name}: downloaded")
-    typer.echo(f"{path}: {outcome.digest}" + ("" if outcome.rebuilt else " (unchanged)"))
+    kept = f"keeping catalog {outcome.kev_version}" if outcome.kev_version else "no catalog in the database"
+    if outcome.kev_problem:
+        typer.echo(f"gate: warning: KEV catalog not updated: {outcome.kev_problem}; {kept}", err=True)
+    elif outcome.kev != "skipped":
+        typer.echo(f"KEV: {outcome.kev} (catalog {outcome.kev_version})")
+    changed = outcome.rebuilt or outcome.kev == "downloaded"
+    typer.echo(f"{path}: {outcome.digest}" + ("" if changed else " (unchanged)"))
 
 
 @db_app.command("push")

@@ -139,7 +139,7 @@ def _render_vulnerabilities(console: Any, report: dict[str, Any], result: Any) -
         f"(database {report['database']['digest'][:19]}, built {report['database']['built_at']})",
         title_justify="left",
     )
-    for column in ("package", "installed", "vulnerability", "severity", "fixed in"):
+    for column in ("package", "installed", "vulnerability", "severity", "fixed in", "exploited"):
         table.add_column(column, no_wrap=column != "package")
     table.add_column("aliases", overflow="fold")
     for finding in result.findings:
@@ -149,6 +149,7 @@ def _render_vulnerabilities(console: Any, report: dict[str, Any], result: Any) -
             finding.id,
             finding.rating.severity.label,
             ", ".join(finding.fixed_versions) or "-",
+            _exploited_cell(finding.known_exploited),
             ", ".join(finding.aliases[:3]) + (" ..." if len(finding.aliases) > 3 else ""),
         )
     console.print(table)
@@ -157,6 +158,13 @@ def _render_vulnerabilities(console: Any, report: dict[str, Any], result: Any) -
             f"[yellow]unverified[/yellow] {item.package.purl} against {item.record_id}: {item.reason}",
             highlight=False,
         )
+
+
+def _exploited_cell(entry: Any) -> str:
+    """``KEV 2023-11-21`` (the date CISA listed it), ``+ransomware`` when campaigns are known."""
+    if entry is None:
+        return "-"
+    return f"KEV {entry.date_added}" + (" +ransomware" if entry.ransomware_known else "")
 
 
 def _verdict(result: Any, analysis: Any, threshold: Any) -> None:

@@ -14,6 +14,8 @@ from gate import __version__
 from gate.match import Finding, MatchResult, Unverified
 from gate.model import Package
 from gate.severity import Severity
+from gate.vulndb.store import SCHEMA_VERSION as VULNDB_SCHEMA_VERSION
+from gate.vulndb.store import VulnDB
 
 if TYPE_CHECKING:
     from gate.analyze import AnalysisResult, ConfigFinding, SecretFinding
@@ -26,6 +28,11 @@ class DatabaseInfo:
     digest: str
     built_at: str
     schema_version: int
+    kev_version: str = ""  # the KEV catalog's version; empty: none imported, no finding can be marked
+
+    @classmethod
+    def of(cls, db: VulnDB) -> DatabaseInfo:
+        return cls(db.digest, db.built_at, VULNDB_SCHEMA_VERSION, db.kev_summary()[0])
 
 
 def scan_report(
@@ -41,6 +48,7 @@ def scan_report(
             "digest": database.digest,
             "built_at": database.built_at,
             "schema_version": database.schema_version,
+            "kev_version": database.kev_version or None,
         }
         if database
         else None,
@@ -49,6 +57,7 @@ def scan_report(
             "findings": len(result.findings),
             "by_severity": {level.label: counts.get(level.label, 0) for level in reversed(Severity)},
             "fix_available": sum(finding.fix_available for finding in result.findings),
+            "known_exploited": sum(finding.known_exploited is not None for finding in result.findings),
             "unverified": len(result.unverified),
         },
         "findings": [finding_json(finding) for finding in result.findings],
@@ -67,6 +76,7 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "fix_available": finding.fix_available,
         "package": package_json(finding.package),
         "matches": [evidence.to_json() for evidence in finding.evidence],
+        "known_exploited": finding.known_exploited.to_json() if finding.known_exploited else None,
     }
 
 

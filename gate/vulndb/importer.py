@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from gate.vulndb.errors import VulnDBError
+from gate.vulndb.kev import load_kev
 from gate.vulndb.osv import InvalidRecord, Record, parse_record
 from gate.vulndb.sources import RawFile, load_sources, parse_content
 from gate.vulndb.store import PreparedRecord, Source, VulnDB, now_utc, prepare
 
 _BATCH = 256
+KEV_SOURCE = "kev"
 Prepared = PreparedRecord | tuple[str, str]
 
 
@@ -37,6 +39,8 @@ class ImportReport:
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (origin, reason)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (record id, lint finding)
     ecosystems: Counter[str] = field(default_factory=Counter)
+    kev_version: str = ""  # the KEV catalog imported, if one was
+    kev_entries: int = 0
 
     @property
     def seen(self) -> int:
@@ -52,15 +56,23 @@ class ImportReport:
         self.ecosystems.update(other.ecosystems)
 
 
-def import_paths(db_path: Path, paths: list[Path], *, workers: int | None = None) -> ImportReport:
-    """``gate db import``: add records from files, directories and zips to ``db_path``."""
+def import_paths(
+    db_path: Path, paths: list[Path], *, kev: Path | None = None, workers: int | None = None
+) -> ImportReport:
+    """``gate db import``: add records from files, directories and zips to ``db_path``, and
+    replace its KEV catalog with the file ``kev`` (validated before the database is opened)."""
     require_sources(paths)
+    catalog = load_kev(kev) if kev is not None else None
     report = ImportReport()
     db = VulnDB.open_for_writing(db_path)
     try:
         for path in paths:
             report.merge(import_files(db, load_sources([path]), source=str(path), workers=workers))
             db.put_source(Source(f"file:{path.resolve()}", str(path.resolve()), now_utc()))
+        if catalog is not None and kev is not None:
+            db.put_kev(catalog)
+            db.put_source(Source(KEV_SOURCE, str(kev.resolve()), now_utc()))
+            report.kev_version, report.kev_entries = catalog.version, len(catalog.entries)
         db.commit(workers=workers or default_workers())
     except BaseException:
         db.rollback()

@@ -82,6 +82,7 @@ def parse_record(data: object) -> Record:
         normalise_timestamp(withdrawn, "withdrawn")
     aliases = _string_list(data, "aliases")
     _string_list(data, "related")
+    _string_list(data, "upstream")
     _check_severity(data.get("severity"), "severity")
     affected = data.get("affected") or []
     if not isinstance(affected, list):

@@ -25,6 +25,8 @@ class DBStatus:
     withdrawn: int
     ecosystems: dict[str, int]
     sources: tuple[Source, ...]
+    kev_version: str  # empty: no KEV catalog imported
+    kev_entries: int
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -34,6 +36,7 @@ class DBStatus:
 
 def db_status(db: VulnDB) -> DBStatus:
     records, withdrawn = db.record_counts()
+    kev_version, kev_entries = db.kev_summary()
     return DBStatus(
         path=str(db.path),
         schema_version=SCHEMA_VERSION,
@@ -43,6 +46,8 @@ def db_status(db: VulnDB) -> DBStatus:
         withdrawn=withdrawn,
         ecosystems=db.counts_by_ecosystem(),
         sources=tuple(db.sources()),
+        kev_version=kev_version,
+        kev_entries=kev_entries,
     )
 
 

@@ -5,9 +5,10 @@ zlib-compressed) so a finding can cite its source, plus the few fields a finding
 (``facts``); ``affected`` holds one row per ``affected[]`` entry keyed by (ecosystem,
 normalised name); ``packages`` holds each package's entries compiled for matching (see
 ``gate.vulndb.ranges``), one row per (ecosystem, normalised name), rebuilt for the packages an
-import touched; ``meta`` carries the schema version, build time, the content digest and the
-fingerprint of the version schemes that ranked the compiled versions; ``sources`` what was
-imported from where (and the HTTP validators of downloaded archives). Withdrawn records stay as
+import touched; ``meta`` carries the schema version, build time, the content digest, the
+fingerprint of the version schemes that ranked the compiled versions and the KEV catalog's
+version; ``sources`` what was imported from where (and the HTTP validators of downloaded
+archives); ``kev`` the CISA Known Exploited Vulnerabilities catalog, by CVE id. Withdrawn records stay as
 tombstones without ``affected`` rows, so an older copy imported later cannot bring them back.
 """
 
@@ -25,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from gate.vulndb.errors import VulnDBError
+from gate.vulndb.kev import KevCatalog, KnownExploited
 from gate.vulndb.names import normalise_name
 from gate.vulndb.osv import Record
 
-SCHEMA_VERSION = 2  # 2: compiled ``packages`` table
+SCHEMA_VERSION = 3  # 2: compiled ``packages`` table; 3: ``kev`` table, ``upstream`` in facts
 # Created after the rows of a fresh database are in (a bulk insert into indexed tables is slower).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS affected_by_package ON affected (ecosystem, name);
@@ -48,7 +50,11 @@ CREATE TABLE packages (
 CREATE TABLE sources (
     name TEXT PRIMARY KEY, location TEXT NOT NULL, imported_at TEXT NOT NULL,
     etag TEXT NOT NULL DEFAULT '', last_modified TEXT NOT NULL DEFAULT '');
+CREATE TABLE kev (
+    cve TEXT PRIMARY KEY, date_added TEXT NOT NULL, due_date TEXT NOT NULL, ransomware TEXT NOT NULL,
+    name TEXT NOT NULL) WITHOUT ROWID;
 """
+_KEV_TABLE = _SCHEMA[_SCHEMA.index("CREATE TABLE kev") :]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +133,9 @@ class VulnDB:
             connection.close()
             raise VulnDBError(
                 f"{path} has database schema version {version or 'none'}, this gate reads {SCHEMA_VERSION}",
-                hint="rebuild it with `gate db update` or `gate db import` into a new file",
+                hint="`gate db update` rebuilds it; `gate db import` upgrades a version 2 database in place"
+                if version == "2"
+                else "rebuild it with `gate db update` or `gate db import` into a new file",
             )
         return db
 
@@ -136,6 +144,7 @@ class VulnDB:
         """Open (creating when absent) a database for an import; one transaction until commit."""
         exists = path.exists()
         if exists:
+            upgrade(path)
             cls.open(path).close()  # same checks as for reading
         try:
             connection = sqlite3.connect(path, isolation_level=None)
@@ -258,7 +267,25 @@ class VulnDB:
             "SELECT id, sha256 FROM records WHERE withdrawn = 0 ORDER BY id"
         ):
             digest.update(f"{record_id}\t{sha}\n".encode())
+        # The KEV catalog decides verdicts too, so it is part of the database's identity.
+        for row in self._db.execute(
+            "SELECT cve, date_added, due_date, ransomware, name FROM kev ORDER BY cve"
+        ):
+            digest.update(("kev\t" + "\t".join(row) + "\n").encode())
         return f"sha256:{digest.hexdigest()}"
+
+    def put_kev(self, catalog: KevCatalog) -> None:
+        """Replace the stored KEV catalog with ``catalog`` (a catalog is always complete)."""
+        self._db.execute("DELETE FROM kev")
+        self._db.executemany(
+            "INSERT OR REPLACE INTO kev (cve, date_added, due_date, ransomware, name) VALUES (?, ?, ?, ?, ?)",
+            [
+                (entry.cve, entry.date_added, entry.due_date, entry.ransomware, entry.vulnerability_name)
+                for entry in catalog.entries
+            ],
+        )
+        self.set_meta("kev_version", catalog.version)
+        self.set_meta("kev_released", catalog.released)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -354,6 +381,20 @@ class VulnDB:
             return None
         return StoredRecord(row[0], row[1], json.loads(zlib.decompress(row[2])))
 
+    def known_exploited(self, cves: list[str]) -> dict[str, KnownExploited]:
+        """CVE id -> its KEV entry, for the ``cves`` that the stored catalog lists."""
+        rows = self._db.execute(
+            "SELECT cve, date_added, due_date, ransomware, name FROM kev "
+            "WHERE cve IN (SELECT value FROM json_each(?))",
+            (json.dumps(cves),),
+        )
+        return {row[0]: KnownExploited(*row) for row in rows}
+
+    def kev_summary(self) -> tuple[str, int]:
+        """(catalog version, entries) of the stored KEV catalog; ("", 0) when none was imported."""
+        (count,) = self._db.execute("SELECT COUNT(*) FROM kev").fetchone()
+        return self.meta("kev_version"), int(count)
+
     def sources(self) -> list[Source]:
         rows = self._db.execute(
             "SELECT name, location, imported_at, etag, last_modified FROM sources ORDER BY name"
@@ -440,7 +481,7 @@ def prepare(record: Record, original: bytes | None = None) -> PreparedRecord:
     )
 
 
-_FACT_FIELDS = ("aliases", "related", "summary", "severity")
+_FACT_FIELDS = ("aliases", "upstream", "related", "summary", "severity")
 
 
 def _facts(raw: dict[str, Any]) -> str:
@@ -458,3 +499,35 @@ def _split_entry(entry: dict[str, Any]) -> tuple[str, str, str]:
 
 def _compact(data: object) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def upgrade(path: Path) -> None:
+    """Bring a schema 2 database to schema 3 in place, in one transaction: add the ``kev`` table
+    and the ``upstream`` ids (OSV schema 1.7) to the facts of the records that have them."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError:
+        row = None  # not a gate database: opening it says so
+    try:
+        if row is None or row[0] != "2":
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(_KEV_TABLE)
+        rows = connection.execute("SELECT id, raw FROM records WHERE withdrawn = 0").fetchall()
+        for record_id, raw in rows:
+            body = zlib.decompress(raw)
+            if b'"upstream"' in body:
+                connection.execute(
+                    "UPDATE records SET facts = ? WHERE id = ?", (_facts(json.loads(body)), record_id)
+                )
+        upgraded = VulnDB(connection, path)
+        upgraded.set_meta("schema_version", str(SCHEMA_VERSION))
+        upgraded.set_meta("digest", upgraded.compute_digest())
+        connection.execute("COMMIT")
+    except sqlite3.DatabaseError as error:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise VulnDBError(f"cannot upgrade {path} to database schema {SCHEMA_VERSION}: {error}") from error
+    finally:
+        connection.close()
