@@ -22,6 +22,7 @@ from gate.cli.db import db_app
 from gate.cli.sbom import sbom_command
 from gate.cli.scan import scan_command
 from gate.cli.sign import attest_command, keygen_command, sign_command
+from gate.cli.verify import verify_command
 
 app = typer.Typer(
     name="gate",
@@ -63,6 +64,7 @@ app.command("config-check")(config_check_command)
 app.command("keygen")(keygen_command)
 app.command("sign")(sign_command)
 app.command("attest")(attest_command)
+app.command("verify")(verify_command)
 
 
 def main(argv: list[str] | None = None) -> None:

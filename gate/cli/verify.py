@@ -1,0 +1,153 @@
+"""`gate verify`: check an image's signature and attestations before pulling it (exit 2 if not verified)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from gate.cli import _state
+from gate.cli.options import FormatOption, ImageArgument, InsecureOption, OutputFormat, registry_client
+
+if TYPE_CHECKING:
+    from gate.verify import Verification, VerifyOptions
+
+PublicKeyOption = Annotated[
+    list[Path] | None,
+    typer.Option("--key", help="Trusted public key (PEM); repeatable, any one of them may have signed."),
+]
+IdentityOption = Annotated[
+    str | None,
+    typer.Option("--certificate-identity", help="Keyless: the exact signer (certificate SAN: email or URI)."),
+]
+IdentityRegexpOption = Annotated[
+    str | None,
+    typer.Option(
+        "--certificate-identity-regexp", help="Keyless: a regular expression the signer must match."
+    ),
+]
+IssuerOption = Annotated[
+    str | None,
+    typer.Option("--certificate-oidc-issuer", help="Keyless: the OIDC issuer that vouched for the signer."),
+]
+GithubOption = Annotated[
+    str | None,
+    typer.Option(
+        "--github-repo",
+        metavar="OWNER/REPO",
+        help="Keyless shortcut: signed by a GitHub Actions workflow of OWNER/REPO.",
+    ),
+]
+GitlabOption = Annotated[
+    str | None,
+    typer.Option(
+        "--gitlab-project",
+        metavar="GROUP/PROJECT",
+        help="Keyless shortcut: signed by a gitlab.com CI pipeline of GROUP/PROJECT.",
+    ),
+]
+TrustedRootOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trusted-root",
+        help="Keyless: sigstore trusted root (or client trust config) of a private instance "
+        "[default: the pinned public-good root].",
+    ),
+]
+RequireOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--require",
+        metavar="TYPE[,TYPE]",
+        help="Attestations that must be present, signed by the same trust and about this image: "
+        "sbom, vuln, provenance, vsa, openvex or predicate type URIs.",
+    ),
+]
+VsaPassedOption = Annotated[
+    bool, typer.Option("--require-vsa-passed", help="The newest signed VSA must say PASSED.")
+]
+PolicyDigestOption = Annotated[
+    str | None,
+    typer.Option(
+        "--policy-digest", help="With --require-vsa-passed: the VSA must be for this policy digest."
+    ),
+]
+MaxAgeOption = Annotated[
+    str | None,
+    typer.Option("--max-age", help="With --require-vsa-passed: the VSA must be newer than this (24h, 7d)."),
+]
+OfflineOption = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        help="No network except the image's registry: keyless trust uses the pinned or given trusted root.",
+    ),
+]
+
+
+def verify_command(
+    image: ImageArgument,
+    key: PublicKeyOption = None,
+    certificate_identity: IdentityOption = None,
+    certificate_identity_regexp: IdentityRegexpOption = None,
+    certificate_oidc_issuer: IssuerOption = None,
+    github_repo: GithubOption = None,
+    gitlab_project: GitlabOption = None,
+    trusted_root: TrustedRootOption = None,
+    require: RequireOption = None,
+    require_vsa_passed: VsaPassedOption = False,
+    policy_digest: PolicyDigestOption = None,
+    max_age: MaxAgeOption = None,
+    offline: OfflineOption = False,
+    output_format: FormatOption = OutputFormat.table,
+    insecure_registry: InsecureOption = None,
+) -> None:
+    """Verify an image before pulling it: signature, required attestations, VSA verdict.
+
+    Exit 0 verified, 2 not verified (the reasons are printed), 1 error.
+    """
+    from gate.cli.progress import stage
+    from gate.verify import verify_image
+    from gate.verify.trust import build_trust
+
+    trust = build_trust(
+        keys=key,
+        identity=certificate_identity,
+        identity_regexp=certificate_identity_regexp,
+        issuer=certificate_oidc_issuer,
+        github_repo=github_repo,
+        gitlab_project=gitlab_project,
+        trusted_root=trusted_root,
+    )
+    options = verify_options(require, require_vsa_passed, policy_digest, max_age)
+    with stage(f"verify {image}"):
+        result = verify_image(image, trust, options, client=registry_client(insecure_registry))
+    render_verification(result, output_format)
+    if not result.verified:
+        _state.gate_closed = True
+        raise typer.Exit(2)
+
+
+def verify_options(
+    require: list[str] | None, require_vsa_passed: bool, policy_digest: str | None, max_age: str | None
+) -> VerifyOptions:
+    from gate.verify import VerifyOptions
+    from gate.verify.requirements import normalise_policy_digest, parse_max_age, parse_required
+
+    return VerifyOptions(
+        require=parse_required(require or []),
+        require_vsa_passed=require_vsa_passed or policy_digest is not None or max_age is not None,
+        policy_digest=normalise_policy_digest(policy_digest) if policy_digest else None,
+        max_age=parse_max_age(max_age) if max_age else None,
+    )
+
+
+def render_verification(result: Verification, output_format: OutputFormat) -> None:
+    if output_format is OutputFormat.json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    from gate.cli.render_verify import render_verification_table
+
+    render_verification_table(result)
