@@ -109,8 +109,11 @@ class _Log:
 class SigstoreStack:
     """Fulcio + CT + Rekor stand-in; ``start()`` serves it, ``token()`` mints OIDC tokens."""
 
-    def __init__(self, oidc_issuer: str = OIDC_ISSUER) -> None:
+    def __init__(self, oidc_issuer: str = OIDC_ISSUER, *, log_delay: int = 0) -> None:
         self.oidc_issuer = oidc_issuer
+        # seconds added to the log's integratedTime: a log that records a signature this late,
+        # after the 10-minute certificate expired, as if the signer had used an expired certificate
+        self.log_delay = log_delay
         self._ca_key = ec.generate_private_key(ec.SECP384R1())
         self._ct_key = ec.generate_private_key(ec.SECP256R1())
         self._rekor_key = ec.generate_private_key(ec.SECP256R1())
@@ -381,7 +384,7 @@ class SigstoreStack:
             self.log.leaves.append(_leaf_hash(body))
             index = len(self.log.leaves) - 1
             leaves = list(self.log.leaves)
-        integrated_time = int(time.time())
+        integrated_time = int(time.time()) + self.log_delay
         encoded_body = _b64(body)
         set_payload: dict[str, Any] = {
             "body": encoded_body,

@@ -169,6 +169,8 @@ def _keyless_reason(error: BundleVerificationError, trust: Trust) -> str:
             "its certificate was not valid at the time the signature was recorded, and no timestamp "
             f"proves otherwise: {detail}"
         )
+    if error.check == "certificate" and "candidates exhausted" in detail:
+        return f"its certificate does not chain to the trusted root (signed by another Sigstore instance): {detail}"
     return detail
 
 
