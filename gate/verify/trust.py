@@ -170,7 +170,7 @@ def _keyless_reason(error: BundleVerificationError, trust: Trust) -> str:
             f"proves otherwise: {detail}"
         )
     if error.check == "certificate" and "candidates exhausted" in detail:
-        return f"its certificate does not chain to the trusted root (signed by another Sigstore instance): {detail}"
+        return f"its certificate does not chain to the trusted root (another Sigstore instance): {detail}"
     return detail
 
 
