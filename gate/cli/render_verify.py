@@ -10,8 +10,6 @@ from rich.table import Table
 from gate.cli.console import make_console
 
 if TYPE_CHECKING:
-    from gate.doctor import Probe
-    from gate.promote import Promotion
     from gate.verify import Verification
 
 
@@ -37,34 +35,3 @@ def render_verification_table(result: Verification) -> None:
                 escape(item.signer if item.accepted and item.signer else f"rejected: {item.rejected}"),
             )
         console.print(found)
-
-
-def render_promotion_table(promotion: Promotion) -> None:
-    console = make_console()
-    title = "would copy" if promotion.dry_run else "copied"
-    console.print(
-        f"{escape(promotion.source)} -> {escape(promotion.destination)}  ({promotion.digest})",
-        highlight=False,
-    )
-    table = Table(title=title, title_justify="left")
-    for column in ("kind", "reference", "size", "how"):
-        table.add_column(column, overflow="fold")
-    for item in promotion.copied:
-        table.add_row(item.kind, escape(item.reference), str(item.size), item.how)
-    console.print(table)
-    for published in promotion.published:
-        console.print(f"promotion attestation: {published}", highlight=False)
-
-
-def render_doctor_table(registry: str, probes: list[Probe]) -> None:
-    console = make_console()
-    table = Table(title=f"what {escape(registry)} supports", title_justify="left")
-    for column in ("feature", "supported", "detail"):
-        table.add_column(column, overflow="fold")
-    for probe in probes:
-        table.add_row(probe.feature, _answer(probe.supported), escape(probe.detail))
-    console.print(table)
-
-
-def _answer(supported: bool | None) -> str:
-    return "unknown" if supported is None else ("yes" if supported else "NO")

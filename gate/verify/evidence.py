@@ -18,7 +18,7 @@ from gate.attest.types import COSIGN_SIGN_V1
 from gate.errors import GateError, NotFoundError
 from gate.image.digest import verify_bytes
 from gate.image.manifest import Descriptor, Manifest
-from gate.image.store import ReadableStore
+from gate.image.store import ReadableStore, Store
 from gate.publish import SIGNATURE_ANNOTATION, attestation_tag, signature_tag
 from gate.sign import simplesigning
 from gate.sign.bundle import BUNDLE_MEDIA_TYPES
@@ -64,7 +64,7 @@ class Evidence:
         return [item for item in self.attestations if item.predicate_type == predicate_type]
 
 
-def gather(store: ReadableStore, digest: str, trust: Trust, repository: str | None = None) -> Evidence:
+def gather(store: Store, digest: str, trust: Trust, repository: str | None = None) -> Evidence:
     """Check every signature and attestation attached to ``digest`` against ``trust``."""
     signatures = [*_cosign_signatures(store, digest, trust, repository)]
     attestations = [*_cosign_attestations(store, digest, trust)]
@@ -143,7 +143,7 @@ def _cosign_attestations(store: ReadableStore, digest: str, trust: Trust) -> lis
     return found
 
 
-def _bundle_referrers(store: ReadableStore, digest: str, trust: Trust) -> list[Found]:
+def _bundle_referrers(store: Store, digest: str, trust: Trust) -> list[Found]:
     found = []
     for descriptor in _referrers(store, digest):
         document = store.get_document(descriptor.digest)
@@ -164,10 +164,8 @@ def _bundle_referrers(store: ReadableStore, digest: str, trust: Trust) -> list[F
     return found
 
 
-def _referrers(store: ReadableStore, digest: str) -> list[Descriptor]:
-    if not hasattr(store, "referrers"):
-        return []
-    listed: list[Descriptor] = store.referrers(digest)  # type: ignore[attr-defined]
+def _referrers(store: Store, digest: str) -> list[Descriptor]:
+    listed = store.referrers(digest)
     return [item for item in listed if (item.artifact_type or "") in BUNDLE_MEDIA_TYPES]
 
 

@@ -91,10 +91,8 @@ def summarise_vsa(predicate: Any) -> VsaSummary:
     result = predicate.get("verificationResult")
     if result not in ("PASSED", "FAILED"):
         raise VerificationError(f"the VSA's verificationResult is {result!r}, neither PASSED nor FAILED")
-    policy = predicate.get("policy") if isinstance(predicate.get("policy"), dict) else {}
-    digests = policy.get("digest") if isinstance(policy.get("digest"), dict) else {}
-    sha256 = digests.get("sha256")
-    verifier = predicate.get("verifier") if isinstance(predicate.get("verifier"), dict) else {}
+    sha256 = _object(_object(predicate.get("policy")).get("digest")).get("sha256")
+    verifier = _object(predicate.get("verifier"))
     return VsaSummary(
         result=result,
         policy_digest=f"sha256:{sha256}" if isinstance(sha256, str) else None,
@@ -118,6 +116,10 @@ def vsa_problem(
         if age > max_age:
             return f"the VSA is from {vsa.time_verified.isoformat()}, older than --max-age {max_age}"
     return None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _timestamp(value: Any) -> datetime | None:
