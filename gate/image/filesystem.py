@@ -15,6 +15,10 @@ Rules applied while merging layers (OCI image-spec "Applying changesets"):
 Entry names that are absolute or climb with ``..``, hardlinks that leave the root, and
 whiteouts of ``.`` or ``..`` are hostile: the layer is rejected with a LayerError.
 
+Decompression is bounded (:class:`SpoolLimits`): the uncompressed size of the whole image and,
+past the first 64 MiB of a layer, its compression ratio; the limits come from the environment
+(``GATE_MAX_IMAGE_SIZE``, ``GATE_MAX_COMPRESSION_RATIO``, see docs/security.md).
+
 Contract of the lookups: paths are image-absolute or relative to the root (``/etc/os-release``
 and ``etc/os-release`` are the same); :meth:`FileSystem.entry` does not follow a final
 symlink, :meth:`FileSystem.stat` and the read methods do; globs match paths of the merged
@@ -34,6 +38,7 @@ import shutil
 import tarfile
 import tempfile
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -52,6 +57,15 @@ MAX_PATH_LENGTH = 4096
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
 _READ_CHUNK = 1 << 20
+MAX_OPEN_SPOOLS = 64  # spool files kept open at once; an image may have thousands of layers
+
+MAX_IMAGE_SIZE_ENV = "GATE_MAX_IMAGE_SIZE"
+MAX_RATIO_ENV = "GATE_MAX_COMPRESSION_RATIO"
+DEFAULT_MAX_IMAGE_SIZE = 64 << 30
+# Real layers compress 3:1 to 50:1; only runs of one byte reach deflate's ceiling of ~1032:1.
+DEFAULT_MAX_RATIO = 250
+RATIO_GRACE = 64 << 20  # a small layer of zeros is fine; the ratio is checked past this size
+_SIZE_SHIFTS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
 
 
 class Kind(enum.Enum):
@@ -292,6 +306,42 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 # -- layered images -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SpoolLimits:
+    """How much a layer may expand: the image's total uncompressed size, and the ratio of a layer's
+    uncompressed to compressed size once it is past :data:`RATIO_GRACE` bytes."""
+
+    max_image_size: int = DEFAULT_MAX_IMAGE_SIZE
+    max_ratio: int = DEFAULT_MAX_RATIO
+    ratio_grace: int = RATIO_GRACE
+
+    @classmethod
+    def from_env(cls) -> SpoolLimits:
+        return cls(
+            max_image_size=parse_size(os.environ.get(MAX_IMAGE_SIZE_ENV, ""), MAX_IMAGE_SIZE_ENV)
+            or DEFAULT_MAX_IMAGE_SIZE,
+            max_ratio=_parse_ratio(os.environ.get(MAX_RATIO_ENV, "")) or DEFAULT_MAX_RATIO,
+        )
+
+
+def _parse_ratio(text: str) -> int:
+    if not text.strip():
+        return 0
+    if not text.strip().isdigit() or int(text) < 1:
+        raise GateError(f"{MAX_RATIO_ENV}={text!r} is not a positive whole number")
+    return int(text)
+
+
+def parse_size(text: str, name: str) -> int:
+    """``"512MiB"``, ``"2G"``, ``"1000"`` -> bytes (0 for an empty setting)."""
+    if not text.strip():
+        return 0
+    match = re.fullmatch(r"\s*(\d+)\s*([kmgtKMGT]?)(?:i?[bB])?\s*", text)
+    if match is None:
+        raise GateError(f"{name}={text!r} is not a size (a number, optionally with KiB, MiB, GiB or TiB)")
+    return int(match.group(1)) << _SIZE_SHIFTS[match.group(2).lower()]
+
+
 @dataclass
 class LayerSource:
     """One layer to apply: a verified stream of its (possibly compressed) blob."""
@@ -308,16 +358,22 @@ class LayeredFileSystem(FileSystem):
     """The filesystem of an image built from its layers, spooled under a private temp dir."""
 
     spool_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gate-layers-")))
-    _handles: dict[int, int] = field(default_factory=dict)
+    limits: SpoolLimits = field(default_factory=SpoolLimits.from_env)
+    _spools: _SpoolFiles = field(default_factory=lambda: _SpoolFiles(MAX_OPEN_SPOOLS))
+    _spooled_bytes: int = 0
 
     def __post_init__(self) -> None:
         FileSystem.__init__(self)
 
     @classmethod
     def build(
-        cls, layers: Iterable[LayerSource], *, progress: Callable[[int], None] | None = None
+        cls,
+        layers: Iterable[LayerSource],
+        *,
+        progress: Callable[[int], None] | None = None,
+        limits: SpoolLimits | None = None,
     ) -> LayeredFileSystem:
-        filesystem = cls()
+        filesystem = cls(limits=limits or SpoolLimits.from_env())
         try:
             for layer in layers:
                 filesystem._add_layer(layer)
@@ -329,25 +385,21 @@ class LayeredFileSystem(FileSystem):
         return filesystem
 
     def close(self) -> None:
-        for fd in self._handles.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._handles.clear()
-        # the closed descriptors' numbers may be reused by unrelated files: never read them again
+        self._spools.close()
         self._readers.clear()
         shutil.rmtree(self.spool_dir, ignore_errors=True)
 
     def _add_layer(self, layer: LayerSource) -> None:
         spool = self.spool_dir / f"layer-{layer.index}.tar"
-        diff_id = _spool_layer(layer, spool)
+        budget = _Budget(self.limits, self.limits.max_image_size - self._spooled_bytes)
+        diff_id = _spool_layer(layer, spool, budget)
+        self._spooled_bytes += budget.written
         if layer.diff_id and diff_id != layer.diff_id:
             raise IntegrityError(
                 f"layer {layer.index} ({layer.digest}) uncompressed digest {diff_id} "
                 f"does not match the config's diff_id {layer.diff_id}"
             )
-        fd = os.open(spool, os.O_RDONLY)
-        self._handles[layer.index] = fd
-        self._readers[layer.index] = _spool_reader(fd, layer.index)
+        self._readers[layer.index] = self._spools.reader(spool, layer.index)
         entries, whiteouts, opaque = self._index_layer(spool, layer)
         self._apply_layer(layer.index, layer.digest, entries, whiteouts, opaque)
 
@@ -447,15 +499,56 @@ def _member_path(name: str, where: str, *, link: bool = False) -> str:
     return "/".join(parts)
 
 
-def _spool_layer(layer: LayerSource, spool: Path) -> str:
-    """Decompress a layer into ``spool``; return the sha256 of the uncompressed tar."""
+class _Budget:
+    """Counts what a layer reads and writes while it is spooled, and stops a decompression bomb."""
+
+    def __init__(self, limits: SpoolLimits, remaining: int) -> None:
+        self.limits = limits
+        self.remaining = remaining
+        self.read = 0
+        self.written = 0
+
+    def counted(self, stream: BinaryIO) -> _CountingReader:
+        return _CountingReader(stream, self)
+
+    def spend(self, size: int, what: str) -> None:
+        self.written += size
+        if self.written > self.remaining:
+            raise LayerError(
+                f"{what}: the image expands to more than {self.limits.max_image_size} bytes uncompressed "
+                f"(raise {MAX_IMAGE_SIZE_ENV} if this image is genuine)"
+            )
+        limits = self.limits
+        if self.written > limits.ratio_grace and self.written > limits.max_ratio * max(self.read, 1):
+            raise LayerError(
+                f"{what}: {self.read} compressed bytes expand to over {self.written} "
+                f"(more than {self.limits.max_ratio}:1, a decompression bomb?; "
+                f"raise {MAX_RATIO_ENV} if this layer is genuine)"
+            )
+
+
+class _CountingReader:
+    def __init__(self, stream: BinaryIO, budget: _Budget) -> None:
+        self._stream = stream
+        self._budget = budget
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._budget.read += len(data)
+        return data
+
+
+def _spool_layer(layer: LayerSource, spool: Path, budget: _Budget) -> str:
+    """Decompress a layer into ``spool``, within ``budget``; return the sha256 of the uncompressed tar."""
     hasher = hashlib.sha256()
+    what = f"layer {layer.index}"
     with layer.open() as stream, spool.open("wb") as out:
         drain = getattr(stream, "drain", None)
         try:
-            for chunk in _decompressed_chunks(stream, layer.compression, f"layer {layer.index}"):
+            for chunk in _decompressed_chunks(budget.counted(stream), layer.compression, what):
+                budget.spend(len(chunk), what)
                 hasher.update(chunk)
-                out.write(chunk)
+                _write(out, chunk, spool, what)
         except LayerError:
             # A blob that does not match its digest is corrupt in transit or storage, not a bad
             # layer: report the IntegrityError (drain raises it) rather than the decoder's error.
@@ -467,7 +560,17 @@ def _spool_layer(layer: LayerSource, spool: Path) -> str:
     return f"sha256:{hasher.hexdigest()}"
 
 
-def _decompressed_chunks(stream: BinaryIO, compression: str, what: str) -> Iterator[bytes]:
+def _write(out: BinaryIO, chunk: bytes, spool: Path, what: str) -> None:
+    try:
+        out.write(chunk)
+    except OSError as error:  # ENOSPC, EFBIG (RLIMIT_FSIZE), EDQUOT...
+        raise LayerError(
+            f"{what}: cannot write the uncompressed layer to {spool.parent}: {error.strerror} "
+            "(set TMPDIR to a larger disk)"
+        ) from error
+
+
+def _decompressed_chunks(stream: _CountingReader | BinaryIO, compression: str, what: str) -> Iterator[bytes]:
     if compression == "none":
         while chunk := stream.read(_READ_CHUNK):
             yield chunk
@@ -495,33 +598,72 @@ def _inflater() -> Any:
     return isal_zlib
 
 
-def _gunzip(stream: BinaryIO, what: str) -> Iterator[bytes]:
+def _gunzip(stream: _CountingReader | BinaryIO, what: str) -> Iterator[bytes]:
+    """Inflate (possibly concatenated) gzip members, never more than _READ_CHUNK bytes at a time."""
     inflate = _inflater()
     decompressor = inflate.decompressobj(wbits=31)
     fed = False
     try:
         while chunk := stream.read(_READ_CHUNK):
-            while chunk:
+            while True:
                 fed = True
-                if out := decompressor.decompress(chunk):
+                out = decompressor.decompress(chunk, _READ_CHUNK)
+                if out:
                     yield out
-                if not decompressor.eof:
-                    break
-                # concatenated gzip members are one stream (gzip -c a b > c)
-                chunk = decompressor.unused_data
-                decompressor = inflate.decompressobj(wbits=31)
-                fed = False
+                if decompressor.eof:
+                    # concatenated gzip members are one stream (gzip -c a b > c)
+                    chunk = decompressor.unused_data
+                    decompressor = inflate.decompressobj(wbits=31)
+                    fed = False
+                    if not chunk:
+                        break
+                    continue
+                chunk = decompressor.unconsumed_tail
+                if not chunk and len(out) < _READ_CHUNK:
+                    break  # input used up and no output held back: read more
     except inflate.error as error:
         raise LayerError(f"{what} is not valid gzip data: {error}") from error
     if fed and not decompressor.eof:
         raise LayerError(f"{what}: gzip stream is truncated")
 
 
-def _spool_reader(fd: int, index: int) -> Callable[[int, int], bytes]:
-    def read(offset: int, size: int) -> bytes:
-        data = os.pread(fd, size, offset)
-        if len(data) != size:
-            raise LayerError(f"layer {index}: spool file is shorter than its index says")
-        return data
+class _SpoolFiles:
+    """Spool files opened on demand, at most ``capacity`` at once (least recently used closed first)."""
 
-    return read
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._paths: dict[int, Path] = {}
+        self._open: OrderedDict[int, int] = OrderedDict()  # layer index -> descriptor
+
+    def reader(self, spool: Path, index: int) -> Callable[[int, int], bytes]:
+        self._paths[index] = spool
+
+        def read(offset: int, size: int) -> bytes:
+            data = os.pread(self._descriptor(index), size, offset)
+            if len(data) != size:
+                raise LayerError(f"layer {index}: spool file is shorter than its index says")
+            return data
+
+        return read
+
+    def _descriptor(self, index: int) -> int:
+        fd = self._open.get(index)
+        if fd is not None:
+            self._open.move_to_end(index)
+            return fd
+        if len(self._open) >= self._capacity:
+            _, oldest = self._open.popitem(last=False)
+            os.close(oldest)
+        try:
+            fd = os.open(self._paths[index], os.O_RDONLY)
+        except OSError as error:
+            raise LayerError(f"layer {index}: cannot open its spool file: {error.strerror}") from error
+        self._open[index] = fd
+        return fd
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._open.clear()
+        self._paths.clear()

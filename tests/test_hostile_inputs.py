@@ -1,0 +1,175 @@
+"""Regression tests for the hostile inputs of issue 10 (defects 4 to 11).
+
+Each test builds its hostile input itself, small and fast: a bomb is a stream of zeros
+compressed on the fly, with a low limit set by the test so that it trips within megabytes.
+docs/security.md maps each defect to its test here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import resource
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from gate.cli import main
+from gate.errors import LayerError
+from gate.image import filesystem
+from gate.image.build import OCI_LAYER_GZIP
+from gate.image.filesystem import LayeredFileSystem, LayerSource, SpoolLimits
+from tests.helpers import OCI_LAYER_ZSTD, assemble_image, push
+
+MiB = 1 << 20
+FAKE_DIFF_ID = "sha256:" + "0" * 64
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    captured = capsys.readouterr()
+    return int(exit_.value.code or 0), captured.out, captured.err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gate: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# -- 4. decompression bombs -----------------------------------------------------------------
+
+
+def gzip_of_zeros(size: int, *, members: int = 1) -> bytes:
+    """``members`` gzip members that together inflate to ``size`` zero bytes, compressed chunk by chunk."""
+    out = io.BytesIO()
+    per_member = size // members
+    for _ in range(members):
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+        for _ in range(per_member // MiB):
+            out.write(compressor.compress(bytes(MiB)))
+        out.write(compressor.flush())
+    return out.getvalue()
+
+
+def zstd_of_zeros(size: int) -> bytes:
+    out = io.BytesIO()
+    with zstandard.ZstdCompressor().stream_writer(out, closefd=False) as writer:
+        for _ in range(size // MiB):
+            writer.write(bytes(MiB))
+    return out.getvalue()
+
+
+def spool(blob: bytes, compression: str, limits: SpoolLimits) -> None:
+    source = LayerSource(
+        0, "sha256:" + "1" * 64, None, compression, lambda: contextlib.nullcontext(io.BytesIO(blob))
+    )
+    LayeredFileSystem.build([source], limits=limits).close()
+
+
+def test_one_gzip_stream_inflates_a_bounded_chunk_at_a_time() -> None:
+    blob = gzip_of_zeros(256 * MiB)  # ~250 KB; the unbounded decompress() made it one 256 MiB string
+    assert len(blob) < MiB
+    tracemalloc.start()
+    try:
+        total = sum(len(chunk) for chunk in filesystem._gunzip(io.BytesIO(blob), "layer 0"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == 256 * MiB
+    assert peak < 8 * MiB, f"inflating held {peak} bytes at once"
+
+
+def test_gzip_bomb_stops_at_the_compression_ratio() -> None:
+    limits = SpoolLimits(max_ratio=50, ratio_grace=4 * MiB)
+    with pytest.raises(LayerError, match=r"more than 50:1, a decompression bomb") as error:
+        spool(gzip_of_zeros(64 * MiB), "gzip", limits)
+    assert "GATE_MAX_COMPRESSION_RATIO" in str(error.value)
+
+
+def test_multi_member_gzip_bomb_stops_at_the_image_size() -> None:
+    limits = SpoolLimits(max_image_size=8 * MiB)
+    blob = gzip_of_zeros(32 * MiB, members=32)
+    with pytest.raises(LayerError, match=r"expands to more than 8388608 bytes uncompressed"):
+        spool(blob, "gzip", limits)
+
+
+def test_zstd_bomb_stops_at_the_compression_ratio_and_the_image_size() -> None:
+    blob = zstd_of_zeros(64 * MiB)
+    with pytest.raises(LayerError, match=r"a decompression bomb"):
+        spool(blob, "zstd", SpoolLimits(max_ratio=50, ratio_grace=4 * MiB))
+    with pytest.raises(LayerError, match=r"expands to more than"):
+        spool(blob, "zstd", SpoolLimits(max_image_size=16 * MiB))
+
+
+def test_the_image_size_limit_counts_every_layer(tmp_path: Path) -> None:
+    limits = SpoolLimits(max_image_size=10 * MiB)
+    sources = [
+        LayerSource(
+            i,
+            f"sha256:{i:064x}",
+            None,
+            "gzip",
+            lambda: contextlib.nullcontext(io.BytesIO(gzip_of_zeros(4 * MiB))),
+        )
+        for i in range(3)
+    ]
+    with pytest.raises(LayerError, match=r"layer 2: the image expands to more than"):
+        LayeredFileSystem.build(sources, limits=limits)
+
+
+def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATE_MAX_IMAGE_SIZE", "512MiB")
+    monkeypatch.setenv("GATE_MAX_COMPRESSION_RATIO", "40")
+    assert SpoolLimits.from_env() == SpoolLimits(max_image_size=512 * MiB, max_ratio=40)
+    monkeypatch.setenv("GATE_MAX_IMAGE_SIZE", "lots")
+    with pytest.raises(Exception, match=r"GATE_MAX_IMAGE_SIZE='lots' is not a size"):
+        SpoolLimits.from_env()
+
+
+def test_bomb_in_an_image_is_one_line_error_from_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = push(
+        tmp_path / "layout",
+        assemble_image([(gzip_of_zeros(24 * MiB, members=3), OCI_LAYER_GZIP)], [FAKE_DIFF_ID]),
+    )
+    monkeypatch.setenv("GATE_MAX_IMAGE_SIZE", "4MiB")
+    code, _, err = run_cli(capsys, "sbom", ref)
+    assert code == 1
+    assert "expands to more than 4194304 bytes uncompressed (raise GATE_MAX_IMAGE_SIZE" in one_error_line(err)
+    zstd_ref = push(
+        tmp_path / "zstd", assemble_image([(zstd_of_zeros(24 * MiB), OCI_LAYER_ZSTD)], [FAKE_DIFF_ID])
+    )
+    code, _, err = run_cli(capsys, "sbom", zstd_ref)
+    assert code == 1
+    assert "expands to more than" in one_error_line(err)
+
+
+@contextlib.contextmanager
+def file_size_limit(size: int) -> Iterator[None]:
+    """RLIMIT_FSIZE: a write past ``size`` fails with EFBIG (Python ignores SIGXFSZ)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def test_a_full_disk_while_spooling_is_a_layer_error() -> None:
+    blob = gzip.compress(bytes(8 * MiB))
+    with file_size_limit(2 * MiB), pytest.raises(LayerError) as error:
+        spool(blob, "gzip", SpoolLimits())
+    message = str(error.value)
+    assert "cannot write the uncompressed layer" in message
+    assert "File too large" in message
+    assert "\n" not in message
