@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import json
 import resource
+import tarfile
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -19,11 +21,15 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from gate import safejson
+from gate.attest.statement import load_predicate
 from gate.cli import main
-from gate.errors import LayerError
+from gate.errors import GateError, LayerError
 from gate.image import filesystem
 from gate.image.build import OCI_LAYER_GZIP
+from gate.image.digest import digest_of
 from gate.image.filesystem import LayeredFileSystem, LayerSource, SpoolLimits
+from gate.image.manifest import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, canonical_json
 from tests.helpers import OCI_LAYER_ZSTD, assemble_image, push
 
 MiB = 1 << 20
@@ -173,3 +179,105 @@ def test_a_full_disk_while_spooling_is_a_layer_error() -> None:
     assert "cannot write the uncompressed layer" in message
     assert "File too large" in message
     assert "\n" not in message
+
+
+# -- 9. JSON nested ~1,100 levels ---------------------------------------------------------------
+
+DEEP = b'{"a":' * 1100 + b"1" + b"}" * 1100
+DEEP_ARRAY = b"[" * 1100 + b"]" * 1100
+
+
+def test_safejson_bounds_depth_outside_strings_only() -> None:
+    assert safejson.loads(b'{"x": "' + b"[" * 5000 + b'"}') == {"x": "[" * 5000}
+    assert safejson.loads(b"[" * safejson.MAX_DEPTH + b"]" * safejson.MAX_DEPTH) is not None
+    for document in (
+        DEEP,
+        DEEP_ARRAY,
+        DEEP.decode(),
+        b"[" * (safejson.MAX_DEPTH + 1) + b"]" * (safejson.MAX_DEPTH + 1),
+    ):
+        with pytest.raises(ValueError, match=f"JSON nested deeper than {safejson.MAX_DEPTH} levels"):
+            safejson.loads(document)
+
+
+def write_layout(
+    root: Path, manifest: bytes, blobs: tuple[bytes, ...] = (), media_type: str = OCI_MANIFEST
+) -> str:
+    """An OCI layout whose tag ``t`` points to ``manifest`` (written as given, however hostile)."""
+    (root / "blobs" / "sha256").mkdir(parents=True)
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    for blob in [manifest, *blobs]:
+        (root / "blobs" / "sha256" / digest_of(blob).removeprefix("sha256:")).write_bytes(blob)
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": media_type,
+                "digest": digest_of(manifest),
+                "size": len(manifest),
+                "annotations": {"org.opencontainers.image.ref.name": "t"},
+            }
+        ],
+    }
+    (root / "index.json").write_text(json.dumps(index))
+    return f"oci:{root}:t"
+
+
+def manifest_with_config(config: bytes) -> bytes:
+    return canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+            "layers": [],
+        }
+    )
+
+
+def test_deep_manifest_index_config_and_layout_index_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    references = {
+        "manifest": write_layout(tmp_path / "m", DEEP),
+        "index": write_layout(tmp_path / "i", DEEP_ARRAY, media_type=OCI_INDEX),
+        "config": write_layout(tmp_path / "c", manifest_with_config(DEEP), (DEEP,)),
+    }
+    layout_index = tmp_path / "l"
+    write_layout(layout_index, manifest_with_config(b"{}"), (b"{}",))
+    (layout_index / "index.json").write_bytes(DEEP)
+    references["layout index.json"] = f"oci:{layout_index}:t"
+    for what, reference in references.items():
+        code, _, err = run_cli(capsys, "inspect", reference)
+        assert code == 1, what
+        assert "not valid JSON" in one_error_line(err) or "nested deeper" in err, (what, err)
+
+
+def test_deep_docker_archive_manifest_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "image.tar"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(DEEP_ARRAY)
+        tar.addfile(info, io.BytesIO(DEEP_ARRAY))
+    code, _, err = run_cli(capsys, "inspect", f"docker-archive:{archive}")
+    assert code == 1
+    assert "manifest.json is not valid JSON" in one_error_line(err)
+
+
+def test_deep_sbom_predicate_and_osv_record_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep_file = tmp_path / "deep.json"
+    deep_file.write_bytes(DEEP)
+    code, _, err = run_cli(capsys, "sbom", "--from", str(deep_file))
+    assert code == 1
+    assert "nested deeper than" in one_error_line(err)
+
+    with pytest.raises(GateError, match=r"deep\.json is not valid JSON: JSON nested deeper than"):
+        load_predicate(DEEP, "deep.json")
+
+    monkeypatch.setenv("GATE_DB", str(tmp_path / "vulns.db"))
+    code, out, err = run_cli(capsys, "db", "import", str(deep_file))
+    assert "Traceback" not in err
+    assert "nested deeper than" in out + err

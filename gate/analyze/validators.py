@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import re
 import zlib
 from collections import Counter
 
+from gate import safejson
 from gate.analyze.model import Severity
 from gate.analyze.pgp import secret_key_encrypted
 from gate.analyze.rules import Verdict
@@ -164,7 +164,7 @@ def jwt(value: str, match: re.Match[bytes], data: bytes, name: str) -> Verdict |
     header, payload, _signature = value.split(".")
     for part in (header, payload):
         try:
-            decoded = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            decoded = safejson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
         except (ValueError, binascii.Error):
             return None
         if not isinstance(decoded, dict):

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from gate import safejson
 from gate.errors import GateError
 from gate.image.digest import validate_digest
 from gate.sign.errors import VerificationError
@@ -46,7 +47,7 @@ def build_statement(subject_name: str, digest: str, predicate_type: str, predica
 def load_predicate(raw: bytes, source: str) -> Any:
     """A predicate file's JSON; a clear error when it is not JSON."""
     try:
-        return json.loads(raw)
+        return safejson.loads(raw)
     except (UnicodeDecodeError, ValueError) as error:
         raise GateError(f"{source} is not valid JSON: {error}") from error
 
@@ -54,7 +55,7 @@ def load_predicate(raw: bytes, source: str) -> Any:
 def parse_statement(raw: bytes) -> Statement:
     """A Statement v1 or v0.1; raise :class:`VerificationError` for anything else."""
     try:
-        document = json.loads(raw)
+        document = safejson.loads(raw)
         kind = document["_type"]
         subjects = tuple((str(s.get("name", "")), dict(s["digest"])) for s in document["subject"])
         predicate_type = document["predicateType"]

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from packageurl import PackageURL
 
+from gate import safejson
 from gate.catalog import CatalogContext, Cataloger, read_whole
 from gate.image.filesystem import FileEntry, FileSystem
 from gate.model import Package, PackageLocation
@@ -30,7 +30,7 @@ PACKAGE_TYPES = frozenset({"package", "runtimepack"})
 def parse_deps_json(fs: FileSystem, context: CatalogContext, entry: FileEntry) -> list[Package]:
     """The NuGet packages one ``.deps.json`` lists."""
     try:
-        document = json.loads(read_whole(fs, entry, MAX_DEPS_JSON))
+        document = safejson.loads(read_whole(fs, entry, MAX_DEPS_JSON))
     except (ValueError, RecursionError) as error:
         raise ValueError(f"not valid JSON: {error}") from None
     libraries = document.get("libraries") if isinstance(document, dict) else None

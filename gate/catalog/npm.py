@@ -16,7 +16,6 @@ ecosystem (``node_modules``, Python's ``site-packages`` / ``dist-packages``, Com
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -25,6 +24,7 @@ from typing import Any
 import yaml
 from packageurl import PackageURL
 
+from gate import safejson
 from gate.catalog import CatalogContext, Cataloger, read_whole
 from gate.catalog.licenses import normalize_license
 from gate.image.filesystem import FileEntry, FileSystem
@@ -260,7 +260,7 @@ def _dependency_names(dependencies: Any) -> tuple[str, ...]:
 def _read_json(fs: FileSystem, entry: FileEntry, limit: int) -> Any:
     data = read_whole(fs, entry, limit)
     try:
-        return json.loads(data)
+        return safejson.loads(data)
     except (ValueError, RecursionError) as error:
         raise ValueError(f"not valid JSON: {error}") from None
 

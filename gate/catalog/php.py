@@ -8,11 +8,11 @@ still on disk and reported, with the metadata ``("dev", "true")``. Platform requ
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from packageurl import PackageURL
 
+from gate import safejson
 from gate.catalog import CatalogContext, Cataloger, read_whole
 from gate.catalog.licenses import normalize_license
 from gate.image.filesystem import FileEntry, FileSystem
@@ -26,7 +26,7 @@ MAX_INSTALLED_JSON = 64 * 1024 * 1024
 def parse_installed_json(fs: FileSystem, context: CatalogContext, entry: FileEntry) -> list[Package]:
     """Every package of one ``installed.json`` (Composer 1 or 2)."""
     try:
-        document = json.loads(read_whole(fs, entry, MAX_INSTALLED_JSON))
+        document = safejson.loads(read_whole(fs, entry, MAX_INSTALLED_JSON))
     except (ValueError, RecursionError) as error:
         raise ValueError(f"not valid JSON: {error}") from None
     if isinstance(document, dict) and isinstance(document.get("packages"), list):

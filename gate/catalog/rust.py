@@ -16,13 +16,13 @@ path or git crate, or one from another registry, shares names with crates.io by 
 
 from __future__ import annotations
 
-import json
 import tomllib
 import zlib
 from typing import Any
 
 from packageurl import PackageURL
 
+from gate import safejson
 from gate.catalog import CatalogContext, Cataloger
 from gate.catalog.elf import ElfBinary
 from gate.image.filesystem import FileEntry, FileSystem
@@ -65,7 +65,7 @@ def decode_audit_data(section: bytes) -> list[dict[str, Any]]:
     if inflater.unconsumed_tail:
         raise ValueError(f"{AUDIT_SECTION} section inflates past {MAX_AUDIT_JSON} bytes")
     try:
-        packages = json.loads(text)["packages"]
+        packages = safejson.loads(text)["packages"]
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{AUDIT_SECTION} section is not cargo-auditable JSON: {error}") from error
     if not isinstance(packages, list) or not all(_valid_audit_entry(p) for p in packages):

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from gate import safejson
 from gate.errors import ImageFormatError, NotFoundError
 from gate.image.digest import VerifyingReader, digest_of, validate_digest
 from gate.image.manifest import (
@@ -79,7 +79,7 @@ class DockerArchive:
 
     def _build_manifest(self) -> Manifest:
         try:
-            entries = json.loads(self._member_bytes("manifest.json", MAX_CONFIG_SIZE))
+            entries = safejson.loads(self._member_bytes("manifest.json", MAX_CONFIG_SIZE))
         except ValueError as error:
             raise ImageFormatError(f"{self.describe()}: manifest.json is not valid JSON") from error
         if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):

@@ -43,7 +43,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, Self, cast
 
 from gate.errors import GateError, IntegrityError, LayerError
 from gate.image import tarindex
@@ -508,8 +508,9 @@ class _Budget:
         self.read = 0
         self.written = 0
 
-    def counted(self, stream: BinaryIO) -> _CountingReader:
-        return _CountingReader(stream, self)
+    def counted(self, stream: BinaryIO) -> BinaryIO:
+        # the decoders only call read(); typing's BinaryIO is nominal, hence the cast
+        return cast(BinaryIO, _CountingReader(stream, self))
 
     def spend(self, size: int, what: str) -> None:
         self.written += size
@@ -570,7 +571,7 @@ def _write(out: BinaryIO, chunk: bytes, spool: Path, what: str) -> None:
         ) from error
 
 
-def _decompressed_chunks(stream: _CountingReader | BinaryIO, compression: str, what: str) -> Iterator[bytes]:
+def _decompressed_chunks(stream: BinaryIO, compression: str, what: str) -> Iterator[bytes]:
     if compression == "none":
         while chunk := stream.read(_READ_CHUNK):
             yield chunk
@@ -598,7 +599,7 @@ def _inflater() -> Any:
     return isal_zlib
 
 
-def _gunzip(stream: _CountingReader | BinaryIO, what: str) -> Iterator[bytes]:
+def _gunzip(stream: BinaryIO, what: str) -> Iterator[bytes]:
     """Inflate (possibly concatenated) gzip members, never more than _READ_CHUNK bytes at a time."""
     inflate = _inflater()
     decompressor = inflate.decompressobj(wbits=31)

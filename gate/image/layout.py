@@ -11,7 +11,6 @@ Writes are atomic (temporary file, then rename), so a crash never leaves a torn
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import tempfile
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gate import safejson
 from gate.errors import ImageFormatError, IntegrityError, NotFoundError
 from gate.image.digest import VerifyingReader, digest_of, validate_digest, verify_bytes
 from gate.image.manifest import (
@@ -52,7 +52,7 @@ class OciLayout:
         if not marker.is_file():
             raise NotFoundError(f"{path} is not an OCI image layout (no {LAYOUT_FILE} file)")
         try:
-            version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
+            version = safejson.loads(marker.read_bytes()).get("imageLayoutVersion")
         except (ValueError, AttributeError) as error:
             raise ImageFormatError(f"{marker} is not valid JSON") from error
         if not isinstance(version, str) or not version.startswith("1."):

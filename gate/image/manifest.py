@@ -11,6 +11,7 @@ import platform as host_platform
 from dataclasses import dataclass, field
 from typing import Any
 
+from gate import safejson
 from gate.errors import ImageFormatError
 from gate.image.digest import digest_of, validate_digest
 
@@ -305,7 +306,7 @@ def _annotations(value: Any, where: str) -> dict[str, str]:
 
 def _load_json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(raw)
+        data = safejson.loads(raw)
     except (UnicodeDecodeError, ValueError) as error:
         preview = raw[:40].decode("utf-8", "replace").replace("\n", " ")
         raise ImageFormatError(f"{what} is not valid JSON (starts with {preview!r})") from error

@@ -12,7 +12,6 @@ answers with other content is an error, never silently accepted.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+from gate import safejson
 from gate.errors import ImageFormatError, IntegrityError, NotFoundError, RegistryError
 from gate.image.auth import RegistryAuth, repository_scope
 from gate.image.credentials import Credentials, lookup_credentials
@@ -335,7 +335,7 @@ def _read_bounded(response: Any, limit: int, what: str) -> bytes:
 
 def _json_object(response: Any, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(response.content)
+        data = safejson.loads(response.content)
     except ValueError as error:
         raise RegistryError(f"{what} is not valid JSON") from error
     if not isinstance(data, dict):

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from gate import safejson
 from gate.errors import GateError
 from gate.model import Catalog, Distro, Package, PackageLocation
 
@@ -259,7 +260,7 @@ def distro_from_dict(data: dict[str, Any]) -> Distro:
 def load_json(data: bytes, what: str) -> dict[str, Any]:
     """Parse ``data`` as a JSON object, or raise a one-line :class:`SbomError`."""
     try:
-        document = json.loads(data)
+        document = safejson.loads(data)
     except (UnicodeDecodeError, ValueError) as error:
         raise SbomError(f"{what} is not valid JSON: {str(error).splitlines()[0]}") from error
     if not isinstance(document, dict):

@@ -18,6 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 import gate
+from gate import safejson
 from gate.model import Catalog, Distro, Package, PackageLocation, Unknown
 from gate.sbom._common import (
     SbomError,
@@ -348,7 +349,7 @@ def _package(component: dict[str, Any]) -> Package:
         hashes = tuple(_split_hash(value) for value in props[f"{P}hash"])
     else:
         hashes = tuple((str(h["alg"]), str(h["content"])) for h in component.get("hashes") or [])
-    files = tuple(json.loads(props[f"{P}files"][0])) if f"{P}files" in props else ()
+    files = tuple(safejson.loads(props[f"{P}files"][0])) if f"{P}files" in props else ()
     return Package(
         name=str(component["name"]),
         version=str(component.get("version", "")),

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 import gate
+from gate import safejson
 from gate.model import Catalog, Distro, Package, Unknown
 from gate.sbom._common import (
     SbomError,
@@ -282,7 +283,7 @@ def decode(data: bytes) -> Catalog:
 def _read_blob(text: Any) -> dict[str, Any] | None:
     if not isinstance(text, str) or not text.startswith(GATE_PREFIX):
         return None
-    value = json.loads(text[len(GATE_PREFIX) :])
+    value = safejson.loads(text[len(GATE_PREFIX) :])
     return value if isinstance(value, dict) else None
 
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from gate import safejson
 from gate.sign.errors import VerificationError
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class VerifiedBundle:
         """The in-toto statement of a DSSE bundle (``None`` for message signatures)."""
         if self.payload is None or self.payload_type != IN_TOTO_PAYLOAD_TYPE:
             return None
-        statement: dict[str, Any] = json.loads(self.payload)
+        statement: dict[str, Any] = safejson.loads(self.payload)
         return statement
 
 
@@ -272,7 +273,7 @@ def _check_dsse_subject(
     if payload_type != IN_TOTO_PAYLOAD_TYPE:
         raise BundleVerificationError("subject", f"payload type {payload_type!r} is not an in-toto statement")
     try:
-        subjects = json.loads(signed)["subject"]
+        subjects = safejson.loads(signed)["subject"]
         digests = {subject["digest"].get("sha256") for subject in subjects}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BundleVerificationError("subject", f"malformed in-toto statement: {_detail(exc)}") from exc
@@ -398,7 +399,7 @@ def _predicate_type(envelope: dict[str, Any], payload_type: str | None) -> str |
     if payload_type != IN_TOTO_PAYLOAD_TYPE:
         return None
     try:
-        statement = json.loads(base64.b64decode(envelope.get("payload", ""), validate=True))
+        statement = safejson.loads(base64.b64decode(envelope.get("payload", ""), validate=True))
     except (ValueError, binascii.Error) as exc:
         raise BundleVerificationError(
             "bundle", f"DSSE payload is not an in-toto statement: {_detail(exc)}"
@@ -409,7 +410,7 @@ def _predicate_type(envelope: dict[str, Any], payload_type: str | None) -> str |
 
 def _json_object(data: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(data)
+        document = safejson.loads(data)
     except ValueError as exc:
         raise BundleVerificationError("bundle", f"not JSON: {_detail(exc)}") from exc
     if not isinstance(document, dict):

@@ -15,6 +15,7 @@ import binascii
 import json
 from dataclasses import dataclass
 
+from gate import safejson
 from gate.sign.errors import VerificationError
 from gate.sign.keys import PublicKey, SigningKey
 
@@ -47,7 +48,7 @@ class Envelope:
     @classmethod
     def from_json(cls, raw: bytes) -> Envelope:
         try:
-            document = json.loads(raw)
+            document = safejson.loads(raw)
             signatures = tuple(
                 Signature(str(item.get("keyid") or ""), _b64decode(item["sig"]))
                 for item in document["signatures"]

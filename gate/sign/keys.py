@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from gate import safejson
 from gate.sign.errors import KeyError_, VerificationError
 
 SIGSTORE_LABEL = "ENCRYPTED SIGSTORE PRIVATE KEY"
@@ -196,7 +197,7 @@ def _decrypt_cosign(body: bytes, password: bytes, source: str) -> PrivateKey:
 
 def _encrypted_envelope(body: bytes, source: str) -> dict[str, Any]:
     try:
-        envelope = json.loads(body)
+        envelope = safejson.loads(body)
         kdf, cipher = envelope["kdf"], envelope["cipher"]
         ok = kdf["name"] == "scrypt" and cipher["name"] == "nacl/secretbox" and "ciphertext" in envelope
     except (ValueError, KeyError, TypeError) as error:

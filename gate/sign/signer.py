@@ -6,9 +6,9 @@ A listing says who *claims* to have signed; only `gate verify` says whether that
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
+from gate import safejson
 from gate.sign.bundle import certificate_identity, certificate_issuer
 
 CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
@@ -29,7 +29,7 @@ def signer_of_bundle(data: bytes) -> str:
     from cryptography import x509
 
     try:
-        material: Any = json.loads(data).get("verificationMaterial") or {}
+        material: Any = safejson.loads(data).get("verificationMaterial") or {}
     except (ValueError, AttributeError):
         return "unknown (bundle is not JSON)"
     if isinstance(material.get("publicKey"), dict):

@@ -13,10 +13,10 @@ tag and whose ``optional`` has ``creator`` and ``timestamp``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from gate import safejson
 from gate.image.digest import validate_digest
 from gate.image.manifest import canonical_json
 from gate.sign.errors import VerificationError
@@ -58,7 +58,7 @@ def build_payload(repository: str, manifest_digest: str, optional: dict[str, str
 def parse_payload(raw: bytes) -> SimpleSigningClaims:
     """The claims of a payload; raise :class:`VerificationError` if it is not a cosign image signature."""
     try:
-        document = json.loads(raw)
+        document = safejson.loads(raw)
         critical = document["critical"]
         kind = critical["type"]
         digest = critical["image"]["docker-manifest-digest"]

@@ -6,13 +6,13 @@ A record that cannot be parsed is reported and skipped; an archive that cannot b
 
 from __future__ import annotations
 
-import json
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gate import safejson
 from gate.vulndb.errors import VulnDBError
 
 RECORD_SUFFIXES = (".json", ".yaml", ".yml")
@@ -81,7 +81,7 @@ def parse_content(origin: str, content: bytes) -> Loaded:
     """JSON or YAML by the name's suffix; YAML scalars stay strings (versions like 1.10)."""
     if origin.endswith(".json"):
         try:
-            return Loaded(origin, json.loads(content))
+            return Loaded(origin, safejson.loads(content))
         except (ValueError, UnicodeDecodeError) as error:
             return Loaded(origin, error=f"not valid JSON: {error}")
     import yaml
