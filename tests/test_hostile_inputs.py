@@ -8,6 +8,7 @@ docs/security.md maps each defect to its test here.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import gzip
 import io
 import json
@@ -20,19 +21,28 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from gate import safejson
 from gate.attest.statement import load_predicate
 from gate.cli import main
 from gate.errors import GateError, LayerError
 from gate.image import filesystem
-from gate.image.build import OCI_LAYER_GZIP
+from gate.image.attachments import BUNDLE_MEDIA_PREFIX
+from gate.image.build import OCI_LAYER_GZIP, LayerBuilder, build_image
 from gate.image.digest import digest_of
 from gate.image.filesystem import LayeredFileSystem, LayerSource, SpoolLimits
-from gate.image.manifest import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, canonical_json
+from gate.image.layout import OciLayout
+from gate.image.manifest import OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Descriptor, canonical_json
+from gate.image.store import referrers_tag
+from gate.sign.signer import CERTIFICATE_ANNOTATION
 from tests.helpers import OCI_LAYER_ZSTD, assemble_image, push
 
 MiB = 1 << 20
+BUNDLE_MEDIA = BUNDLE_MEDIA_PREFIX + ".v0.3+json"
 FAKE_DIFF_ID = "sha256:" + "0" * 64
 
 
@@ -281,3 +291,117 @@ def test_deep_sbom_predicate_and_osv_record_are_one_line_errors(
     code, out, err = run_cli(capsys, "db", "import", str(deep_file))
     assert "Traceback" not in err
     assert "nested deeper than" in out + err
+
+
+# -- 6. ENV values in the history ----------------------------------------------------------------
+
+HISTORY = [
+    "/bin/sh -c #(nop)  ENV TOKEN=s3cr3t-one PATH=/usr/bin",
+    'ENV API_KEY="s3cr3t two" DEBUG=0',
+    "ENV LEGACY_PASSWORD s3cr3t three",
+    "ARG NPM_TOKEN=s3cr3t-four",
+    "|1 BUILD_SECRET=s3cr3t-five /bin/sh -c make install",
+    "RUN /bin/sh -c apt-get install -y curl",
+]
+
+
+def test_inspect_prints_history_without_env_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layers = [LayerBuilder().add_file(f"f{i}", b"x").build() for i in range(len(HISTORY))]
+    ref = push(tmp_path / "layout", build_image(layers, history=HISTORY))
+    for output_format in ("table", "json"):
+        code, out, err = run_cli(capsys, "inspect", "--format", output_format, ref)
+        assert code == 0, err
+        assert "s3cr3t" not in out + err
+        for name in ("TOKEN", "PATH", "API_KEY", "DEBUG", "NPM_TOKEN", "BUILD_SECRET"):
+            assert f"{name}=<redacted>" in out, (output_format, name)
+        assert "LEGACY_PASSWORD <redacted>" in out
+        assert "apt-get install -y curl" in out  # RUN lines stay readable
+
+
+# -- 11. unverified signer claims; 9. a bundle referrer of the wrong shape -------------------
+
+
+def forged_certificate_pem(email: str) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "forged")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(minutes=10))
+        .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+WRONG_BUNDLES = [
+    b"[]",
+    b'{"verificationMaterial": "x"}',
+    b'{"verificationMaterial": ["x"]}',
+    b'{"verificationMaterial": {"certificate": "abc"}}',
+    b'{"verificationMaterial": {"certificate": {"rawBytes": 7}}}',
+    b'{"verificationMaterial": {"certificate": {"rawBytes": "!!not base64"}}}',
+    b'{"verificationMaterial": {"x509CertificateChain": {"certificates": ["s"]}}}',
+    b'{"verificationMaterial": {"x509CertificateChain": {"certificates": {}}}}',
+    b'{"verificationMaterial": {"x509CertificateChain": "chain"}}',
+    b'{"verificationMaterial": {"publicKey": {"hint": 5}}}',
+]
+
+
+def attach(
+    layout: OciLayout, subject: Descriptor, layers: list[dict[str, object]], *, tag: str | None = None
+) -> None:
+    empty = layout.push_blob(b"{}")
+    manifest: dict[str, object] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_EMPTY, "digest": empty.digest, "size": empty.size},
+        "layers": layers,
+    }
+    if tag is None:
+        manifest["artifactType"] = BUNDLE_MEDIA
+        manifest["subject"] = {
+            "mediaType": subject.media_type,
+            "digest": subject.digest,
+            "size": subject.size,
+        }
+    layout.push_manifest(canonical_json(manifest), media_type=OCI_MANIFEST, tag=tag)
+
+
+def test_tree_marks_signer_claims_unverified_and_survives_wrong_shaped_bundles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = push(tmp_path / "layout", build_image([LayerBuilder().add_file("a", b"a").build()]))
+    layout = OciLayout.open(tmp_path / "layout")
+    subject = layout.resolve("t")
+    for bundle in WRONG_BUNDLES:
+        blob = layout.push_blob(bundle)
+        attach(layout, subject, [{"mediaType": BUNDLE_MEDIA, "digest": blob.digest, "size": blob.size}])
+    payload = layout.push_blob(b'{"critical": {}}')
+    forged = {
+        "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+        "digest": payload.digest,
+        "size": payload.size,
+        "annotations": {CERTIFICATE_ANNOTATION: forged_certificate_pem("release-bot@example.com")},
+    }
+    attach(layout, subject, [forged], tag=f"{referrers_tag(subject.digest)}.sig")
+
+    code, out, err = run_cli(capsys, "tree", ref)
+    assert code == 0, err
+    claims = [line for line in out.splitlines() if "release-bot@example.com" in line]
+    assert claims, out
+    for line in claims:
+        assert "claims to be signed by release-bot@example.com" in line
+        assert "(unverified" in line
+    assert out.count("claims to be signed by") == len(WRONG_BUNDLES) + 1
+    code, out, err = run_cli(capsys, "tree", "--format", "json", ref)
+    assert code == 0, err
+    signers = [s for a in json.loads(out)["attachments"] for s in a["claimed_signers"]]
+    assert len(signers) == len(WRONG_BUNDLES) + 1

@@ -27,10 +27,10 @@ def test_tree_lists_signers_of_signatures_and_bundles(registry: RegistryServer) 
     public = serialization.load_pem_public_key((FIXTURES / "cosign.pub").read_bytes())
     der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     hint = base64.b64encode(hashlib.sha256(der).digest()).decode()
-    assert by_kind["referrer"]["signers"] == [f"key {hint}"]
-    assert by_kind["sig"]["signers"] == ["key (cosign stores no key id)"]
+    assert by_kind["referrer"]["claimed_signers"] == [f"key {hint}"]
+    assert by_kind["sig"]["claimed_signers"] == ["key (cosign stores no key id)"]
     table = run_gate("tree", f"{name}:v1")
-    assert f"signed by key {hint}" in table.stdout
+    assert f"claims to be signed by key {hint} (unverified" in table.stdout
 
 
 def _fulcio_like_certificate() -> x509.Certificate:

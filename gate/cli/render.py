@@ -68,8 +68,8 @@ def render_tree(reference: str, attachments: list[Attachment]) -> None:
         node = tree.add(text, highlight=False)
         for predicate in attachment.predicate_types:
             node.add(f"predicate {predicate}", highlight=False)
-        for signer in dict.fromkeys(attachment.signers):
-            node.add(f"signed by {signer}", highlight=False)
+        for signer in dict.fromkeys(attachment.claimed_signers):
+            node.add(f"claims to be signed by {signer} (unverified; `gate verify` checks)", highlight=False)
     console.print(tree)
 
 

@@ -29,7 +29,7 @@ class Attachment:
     entries: int  # layers: signatures or attestations it holds
     predicate_types: tuple[str, ...] = ()
     annotations: dict[str, str] = field(default_factory=dict)
-    signers: tuple[str, ...] = ()  # claimed, not verified: `gate verify` checks them
+    claimed_signers: tuple[str, ...] = ()  # read, never verified here: `gate verify` checks them
 
 
 def find_attachments(image: Image | DirImage) -> list[Attachment]:
@@ -53,7 +53,7 @@ def find_attachments(image: Image | DirImage) -> list[Attachment]:
                     entries=_entry_count(document),
                     predicate_types=_predicate_types(document, descriptor.annotations),
                     annotations=descriptor.annotations,
-                    signers=_bundle_signers(store, document),
+                    claimed_signers=_bundle_signers(store, document),
                 )
             )
         for suffix in COSIGN_SUFFIXES:
@@ -76,7 +76,7 @@ def find_attachments(image: Image | DirImage) -> list[Attachment]:
                     ),
                     entries=_entry_count(document),
                     predicate_types=_predicate_types(document, {}),
-                    signers=_layer_signers(document) if suffix != "sbom" else (),
+                    claimed_signers=_layer_signers(document) if suffix != "sbom" else (),
                 )
             )
     return found

@@ -25,25 +25,35 @@ def signer_of_certificate_pem(pem: str) -> str:
 
 
 def signer_of_bundle(data: bytes) -> str:
-    """``key <hint>`` for a key-signed bundle, the certificate identity for a keyless one."""
+    """``key <hint>`` for a key-signed bundle, the certificate identity for a keyless one.
+
+    The bundle is unverified and may have any shape: every field is checked before it is used.
+    """
     from cryptography import x509
 
     try:
-        material: Any = safejson.loads(data).get("verificationMaterial") or {}
-    except (ValueError, AttributeError):
+        document = safejson.loads(data)
+    except ValueError:
         return "unknown (bundle is not JSON)"
-    if isinstance(material.get("publicKey"), dict):
-        return f"key {material['publicKey'].get('hint') or '(no hint)'}"
-    no_certificate: dict[str, Any] = {}
-    raw = (material.get("certificate") or {}).get("rawBytes") or next(
-        iter((material.get("x509CertificateChain") or {}).get("certificates") or []), no_certificate
-    ).get("rawBytes")
-    if not raw:
+    material = _object(_object(document).get("verificationMaterial"))
+    public_key = material.get("publicKey")
+    if isinstance(public_key, dict):
+        hint = public_key.get("hint")
+        return f"key {hint if isinstance(hint, str) and hint else '(no hint)'}"
+    raw = _object(material.get("certificate")).get("rawBytes")
+    if raw is None:
+        chain = _object(material.get("x509CertificateChain")).get("certificates")
+        raw = _object(chain[0] if isinstance(chain, list) and chain else None).get("rawBytes")
+    if not isinstance(raw, str) or not raw:
         return "unknown"
     try:
         return _describe(x509.load_der_x509_certificate(base64.b64decode(raw)))
     except ValueError:
         return "certificate (unreadable)"
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _describe(certificate: Any) -> str:
