@@ -12,7 +12,10 @@ one line and exits 1; ``--debug`` adds the traceback. Anything else is a bug in 
     │   └── NotFoundError           manifest, blob or tag absent
     ├── IntegrityError              content does not match its digest or size
     ├── ImageFormatError            a manifest, config, index or layout that is malformed
-    └── LayerError                  a layer tarball that is hostile or corrupt
+    ├── LayerError                  a layer tarball that is hostile or corrupt
+    ├── KeyError_                   a key file that cannot be read
+    ├── SigningError                signing or publishing a signature failed
+    └── VerificationError           nothing verified, or its claims do not match the image
 
 "Gate closed" (policy or verification failed, exit 2) is not an error: it is a result,
 and the commands that produce it return it explicitly.
@@ -71,3 +74,15 @@ class ImageFormatError(GateError):
 
 class LayerError(GateError):
     """A layer tarball that is corrupt or tries to escape the image root."""
+
+
+class KeyError_(GateError):
+    """A key file that cannot be read: wrong password, wrong kind of key, unsupported algorithm."""
+
+
+class SigningError(GateError):
+    """Signing or publishing a signature failed; nothing claims the image is signed."""
+
+
+class VerificationError(GateError):
+    """No signature or attestation verified, or one verified but its claims do not match the image."""

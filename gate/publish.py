@@ -15,13 +15,27 @@ store keeps the fallback ``sha256-<hex>`` index itself.
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from gate.errors import NotFoundError
+from gate.attest._time import now_rfc3339
+from gate.errors import GateError, NotFoundError, SigningError
+from gate.image.attachments import (
+    BUNDLE_CONTENT_ANNOTATION,
+    BUNDLE_PREDICATE_ANNOTATION,
+    CREATED_ANNOTATION,
+    PREDICATE_ARTIFACT_ANNOTATION,
+    PREDICATE_ARTIFACT_TYPE,
+    SIGNATURE_ANNOTATION,
+    BundleArtifact,
+    Entry,
+    LayerFilter,
+    attestation_tag,
+    signature_tag,
+)
 from gate.image.digest import digest_of
+from gate.image.layout import OciLayout
 from gate.image.manifest import (
     EMPTY_JSON,
     OCI_CONFIG,
@@ -31,46 +45,13 @@ from gate.image.manifest import (
     Manifest,
     canonical_json,
 )
-from gate.image.store import Store, referrers_tag
-from gate.sign.errors import SigningError
+from gate.image.reference import LayoutRef, RegistryRef, parse_reference
+from gate.image.registry import RegistryClient
+from gate.image.store import Store
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-PREDICATE_TYPE_ANNOTATION = "predicateType"
-CREATED_ANNOTATION = "org.opencontainers.image.created"
-BUNDLE_CONTENT_ANNOTATION = "dev.sigstore.bundle.content"
-BUNDLE_PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
-PREDICATE_ARTIFACT_TYPE = "application/vnd.gate.predicate.v1+json"
-PREDICATE_ARTIFACT_ANNOTATION = "in-toto.io/predicate-type"
 MAX_ATTEMPTS = 5
-
-LayerFilter = Callable[[Descriptor], bool]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One signature or attestation: a layer blob and its annotations."""
-
-    blob: bytes
-    media_type: str
-    annotations: dict[str, str] = field(default_factory=dict)
-
-    @functools.cached_property
-    def descriptor(self) -> Descriptor:
-        return Descriptor(
-            self.media_type, digest_of(self.blob), len(self.blob), annotations=dict(self.annotations)
-        )
-
-
-@dataclass(frozen=True)
-class BundleArtifact:
-    """A sigstore bundle to push as an OCI 1.1 referrer of the image."""
-
-    bundle: bytes
-    media_type: str
-    predicate_type: str
-    content: str = "dsse-envelope"
 
 
 @dataclass(frozen=True)
@@ -98,14 +79,6 @@ class Published:
     kind: str  # "sig", "att" or "referrer"
     reference: str  # the tag, or the referrer's digest
     digest: str
-
-
-def signature_tag(digest: str) -> str:
-    return f"{referrers_tag(digest)}.sig"
-
-
-def attestation_tag(digest: str) -> str:
-    return f"{referrers_tag(digest)}.att"
 
 
 def publish(
@@ -182,8 +155,6 @@ def update_cosign_tag(
 
 def push_bundle_referrer(target: Target, bundle: BundleArtifact) -> Published:
     """Push ``bundle`` as a referrer manifest of the image (cosign v3's exact shape), by digest."""
-    from gate.attest._time import now_rfc3339
-
     store = target.store
     store.push_blob(EMPTY_JSON)
     layer = store.push_blob(bundle.bundle)
@@ -287,11 +258,6 @@ def open_target(
     A registry image signs as its repository (``registry/ns/app``, what cosign writes); an OCI
     layout has no repository of its own, so ``identity`` must name the one it will be published as.
     """
-    from gate.errors import GateError
-    from gate.image.layout import OciLayout
-    from gate.image.reference import LayoutRef, RegistryRef, parse_reference
-    from gate.image.registry import RegistryClient
-
     ref = parse_reference(reference)
     if isinstance(ref, RegistryRef):
         registry_client = client if isinstance(client, RegistryClient) else RegistryClient()

@@ -26,16 +26,19 @@ from typing import Any
 
 from gate.attest.statement import DETACHED_KEY, build_statement, detached_predicate
 from gate.attest.types import COSIGN_SIGN_V1
-from gate.errors import GateError
-from gate.image.digest import digest_of
-from gate.image.manifest import Descriptor, Manifest, canonical_json
-from gate.image.store import Store, remove_fallback_referrers
-from gate.publish import (
+from gate.errors import GateError, NotFoundError, SigningError, VerificationError
+from gate.image.attachments import (
     BUNDLE_PREDICATE_ANNOTATION,
     PREDICATE_ARTIFACT_TYPE,
     PREDICATE_TYPE_ANNOTATION,
     BundleArtifact,
     Entry,
+    attestation_tag,
+)
+from gate.image.digest import digest_of
+from gate.image.manifest import Descriptor, Manifest, canonical_json
+from gate.image.store import Store, remove_fallback_referrers
+from gate.publish import (
     PredicateArtifact,
     Published,
     Target,
@@ -45,7 +48,6 @@ from gate.publish import (
 from gate.sign import cosign
 from gate.sign.bundle import BUNDLE_MEDIA_TYPE, bundle_envelope
 from gate.sign.dsse import ENVELOPE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE, Envelope, verify_envelope
-from gate.sign.errors import SigningError, VerificationError
 from gate.sign.keys import SigningKey
 from gate.sign.signer import signer_of_bundle
 
@@ -167,9 +169,6 @@ def _with_key(
 
 
 def _attestation_layers(store: Store, digest: str) -> list[Descriptor]:
-    from gate.errors import NotFoundError
-    from gate.publish import attestation_tag
-
     try:
         document = store.get_document(attestation_tag(digest))
     except NotFoundError:

@@ -21,11 +21,10 @@ from gate.attest.statement import build_statement
 from gate.attest.types import resolve_predicate_type
 from gate.attest.vsa import InputAttestation, Verdict, vsa_predicate
 from gate.attest.vuln import ScanRun, vuln_predicate
-from gate.errors import GateError
+from gate.errors import GateError, VerificationError
 from gate.image.manifest import Manifest
 from gate.image.store import ReadableStore, referrers_tag
 from gate.model import Catalog, Distro, Package, PackageLocation
-from gate.sign.errors import VerificationError
 from gate.sign.keys import encrypt_private_key, generate_signing_key, load_public_key
 from gate.sign.verify_key import verify_attestations
 from tests.servers import RegistryServer

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gate.errors import GateError
+from gate.errors import GateError, VerificationError
 from gate.sign.bundle import (
     BUNDLE_MEDIA_TYPE,
     DSSE_CONTENT,
@@ -27,7 +27,6 @@ from gate.sign.bundle import (
     dsse_bundle,
     verify_bundle,
 )
-from gate.sign.errors import VerificationError
 from gate.sign.keys import load_public_key
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sigstore"

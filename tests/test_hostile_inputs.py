@@ -31,14 +31,14 @@ from gate.attest.statement import load_predicate
 from gate.cli import main
 from gate.errors import GateError, LayerError
 from gate.image import filesystem
-from gate.image.attachments import BUNDLE_MEDIA_PREFIX
+from gate.image.attachments import CERTIFICATE_ANNOTATION
 from gate.image.build import OCI_LAYER_GZIP, LayerBuilder, build_image
 from gate.image.digest import digest_of
 from gate.image.filesystem import LayeredFileSystem, LayerSource, SpoolLimits
 from gate.image.layout import OciLayout
 from gate.image.manifest import OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Descriptor, canonical_json
 from gate.image.store import referrers_tag
-from gate.sign.signer import CERTIFICATE_ANNOTATION
+from gate.tree import BUNDLE_MEDIA_PREFIX
 from tests.helpers import OCI_LAYER_ZSTD, assemble_image, push
 
 MiB = 1 << 20

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from gate.sign.errors import KeyError_, VerificationError
+from gate.errors import KeyError_, VerificationError
 from gate.sign.keys import (
     COSIGN_LABEL,
     SIGSTORE_LABEL,

@@ -20,16 +20,16 @@ from typing import Any
 import pytest
 import requests
 
-from gate.errors import RegistryError
+from gate.errors import RegistryError, SigningError
 from gate.image import OciLayout, RegistryClient
+from gate.image.attachments import signature_tag
 from gate.image.build import LayerBuilder, build_image
 from gate.image.manifest import Descriptor, Index, Manifest
 from gate.image.reference import parse_registry_reference
 from gate.image.registry import RegistryRepository
 from gate.image.store import referrers_tag
-from gate.publish import Target, publish, signature_tag, update_cosign_tag
+from gate.publish import Target, publish, update_cosign_tag
 from gate.sign import cosign
-from gate.sign.errors import SigningError
 from gate.sign.keys import generate_signing_key, load_private_key, load_public_key
 from gate.sign.verify_key import verify_attestations, verify_bundles, verify_signatures
 from tests.servers import RegistryServer

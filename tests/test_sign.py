@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gate.errors import VerificationError
 from gate.image import OciLayout, RegistryClient
 from gate.image.build import LayerBuilder, build_image
 from gate.image.manifest import OCI_CONFIG, OCI_EMPTY, OCI_MANIFEST, Manifest
@@ -24,7 +25,6 @@ from gate.image.store import ReadableStore, referrers_tag
 from gate.publish import Target, publish
 from gate.sign import cosign
 from gate.sign.dsse import pae
-from gate.sign.errors import VerificationError
 from gate.sign.keys import encrypt_private_key, generate_signing_key, load_private_key, load_public_key
 from gate.sign.verify_key import verify_bundles, verify_signatures
 from tests.servers import RegistryServer

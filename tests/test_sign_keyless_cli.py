@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from gate.image.attachments import PREDICATE_ARTIFACT_TYPE
 from gate.image.manifest import Manifest
 from gate.image.store import Store, referrers_tag
-from gate.publish import PREDICATE_ARTIFACT_TYPE
 from gate.sign.bundle import BUNDLE_MEDIA_TYPE, verify_bundle
 from tests.servers import RegistryServer
 from tests.sigstore_stack import OIDC_ISSUER, SigstoreStack

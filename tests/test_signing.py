@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from gate.attest.types import CYCLONEDX, OPENVEX
+from gate.image.attachments import PREDICATE_ARTIFACT_TYPE
 from gate.image.registry import RegistryRepository
 from gate.image.store import Store, referrers_tag
-from gate.publish import PREDICATE_ARTIFACT_TYPE, Target
+from gate.publish import Target
 from gate.sign.keyless import MAX_INLINE_STATEMENT_BYTES
 from gate.sign.keys import generate_signing_key
 from gate.signing import Attestation, KeylessSigner, KeySigner, sign_and_attest

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gate import safejson
-from gate.errors import GateError
+from gate.errors import GateError, VerificationError
 from gate.image.digest import validate_digest
-from gate.sign.errors import VerificationError
 
 STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 STATEMENT_V01 = "https://in-toto.io/Statement/v0.1"

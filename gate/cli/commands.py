@@ -47,7 +47,7 @@ def tree_command(
     from dataclasses import asdict
 
     from gate.image import open_image
-    from gate.image.attachments import find_attachments
+    from gate.tree import find_attachments
 
     with open_image(image, platform=platform, client=registry_client(insecure_registry)) as opened:
         attachments = find_attachments(opened)

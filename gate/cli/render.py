@@ -9,7 +9,8 @@ from rich.table import Table
 from rich.tree import Tree
 
 from gate.cli.console import make_console
-from gate.image.attachments import COSIGN_SUFFIXES, Attachment
+from gate.image.attachments import COSIGN_SUFFIXES
+from gate.tree import Attachment
 
 
 def render_inspect(description: dict[str, Any]) -> None:

@@ -9,6 +9,6 @@ Keyless signing (sigstore) lives in :mod:`gate.sign.keyless`; publishing what is
 to the image in :mod:`gate.publish`.
 """
 
-from gate.sign.errors import KeyError_, SigningError, VerificationError
+from gate.errors import KeyError_, SigningError, VerificationError
 
 __all__ = ["KeyError_", "SigningError", "VerificationError"]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from gate import safejson
-from gate.sign.errors import VerificationError
+from gate.errors import VerificationError
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate

@@ -1,6 +1,6 @@
 """What ``cosign sign --key`` and ``cosign attest --key`` put in the ``.sig`` and ``.att`` manifests.
 
-Each function returns a :class:`~gate.publish.Entry` (blob, layer media type, layer annotations)
+Each function returns a :class:`~gate.image.attachments.Entry` (blob, layer media type, layer annotations)
 for :mod:`gate.publish` to store; nothing here talks to a registry.
 """
 
@@ -11,20 +11,20 @@ from typing import Any
 
 from gate.attest.statement import build_statement
 from gate.attest.types import COSIGN_SIGN_V1
-from gate.image.digest import digest_of
-from gate.image.manifest import Descriptor
-from gate.image.store import ReadableStore
-from gate.publish import (
+from gate.errors import VerificationError
+from gate.image.attachments import (
     PREDICATE_TYPE_ANNOTATION,
     SIGNATURE_ANNOTATION,
     BundleArtifact,
     Entry,
     LayerFilter,
 )
+from gate.image.digest import digest_of
+from gate.image.manifest import Descriptor
+from gate.image.store import ReadableStore
 from gate.sign import simplesigning
 from gate.sign.bundle import BUNDLE_MEDIA_TYPE, dsse_bundle
 from gate.sign.dsse import ENVELOPE_MEDIA_TYPE, Envelope, sign_envelope, verify_envelope
-from gate.sign.errors import VerificationError
 from gate.sign.keys import PublicKey, SigningKey
 
 MAX_ENVELOPE_SIZE = 64 * 1024 * 1024

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 
 from gate import safejson
-from gate.sign.errors import VerificationError
+from gate.errors import VerificationError
 from gate.sign.keys import PublicKey, SigningKey
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from gate import safejson
-from gate.sign.errors import KeyError_, VerificationError
+from gate.errors import KeyError_, VerificationError
 
 SIGSTORE_LABEL = "ENCRYPTED SIGSTORE PRIVATE KEY"
 COSIGN_LABEL = "ENCRYPTED COSIGN PRIVATE KEY"

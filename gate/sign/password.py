@@ -10,7 +10,7 @@ import getpass
 import os
 import sys
 
-from gate.sign.errors import KeyError_
+from gate.errors import KeyError_
 
 ENV_VARIABLES = ("GATE_PASSWORD", "COSIGN_PASSWORD")
 

@@ -11,8 +11,6 @@ from typing import Any
 from gate import safejson
 from gate.sign.bundle import certificate_identity, certificate_issuer
 
-CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
-
 
 def signer_of_certificate_pem(pem: str) -> str:
     """``identity (issuer)`` of a Fulcio certificate in PEM, or ``certificate`` if unreadable."""

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gate import safejson
+from gate.errors import VerificationError
 from gate.image.digest import validate_digest
 from gate.image.manifest import canonical_json
-from gate.sign.errors import VerificationError
 
 MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_TYPE = "cosign container image signature"

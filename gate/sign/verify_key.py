@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from gate.attest.statement import Statement, parse_statement
-from gate.errors import NotFoundError
+from gate.errors import NotFoundError, VerificationError
+from gate.image.attachments import SIGNATURE_ANNOTATION, attestation_tag, signature_tag
 from gate.image.manifest import Manifest
 from gate.image.store import ReadableStore, Store
-from gate.publish import SIGNATURE_ANNOTATION, attestation_tag, signature_tag
 from gate.sign import simplesigning
 from gate.sign.bundle import BUNDLE_MEDIA_TYPE, bundle_envelope
 from gate.sign.dsse import ENVELOPE_MEDIA_TYPE, Envelope, verify_envelope
-from gate.sign.errors import VerificationError
 from gate.sign.keys import PublicKey
 
 MAX_ENVELOPE_SIZE = 64 * 1024 * 1024

@@ -30,13 +30,12 @@ from datetime import timedelta
 from typing import Any
 
 from gate.attest.types import SLSA_VSA_V1
-from gate.errors import GateError
+from gate.errors import GateError, VerificationError
 from gate.image.layout import OciLayout
 from gate.image.manifest import Descriptor
 from gate.image.reference import LayoutRef, RegistryRef, parse_reference
 from gate.image.registry import RegistryClient
 from gate.image.store import Store
-from gate.sign.errors import VerificationError
 from gate.verify.evidence import Evidence, Found, gather, predicate_of
 from gate.verify.requirements import Required, VsaSummary, summarise_vsa, vsa_problem
 from gate.verify.trust import Trust

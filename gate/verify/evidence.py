@@ -15,7 +15,7 @@ from typing import Any
 
 from gate.attest.statement import DETACHED_KEY, Statement, parse_statement
 from gate.attest.types import COSIGN_SIGN_V1
-from gate.errors import GateError, NotFoundError
+from gate.errors import GateError, NotFoundError, VerificationError
 from gate.image.digest import verify_bytes
 from gate.image.manifest import Descriptor, Manifest
 from gate.image.store import ReadableStore, Store
@@ -23,7 +23,6 @@ from gate.publish import SIGNATURE_ANNOTATION, attestation_tag, signature_tag
 from gate.sign import simplesigning
 from gate.sign.bundle import BUNDLE_MEDIA_TYPES
 from gate.sign.dsse import ENVELOPE_MEDIA_TYPE, Envelope
-from gate.sign.errors import VerificationError
 from gate.verify.trust import MODIFIED_OR_OTHER_KEY, Trust, accepts_bundle, accepts_envelope
 
 MAX_ENVELOPE_SIZE = 64 * 1024 * 1024

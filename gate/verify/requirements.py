@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gate.attest import types
-from gate.errors import GateError
-from gate.sign.errors import VerificationError
+from gate.errors import GateError, VerificationError
 
 REQUIREMENT_NAMES: dict[str, tuple[str, ...]] = {
     "sbom": (types.CYCLONEDX, types.SPDX),

@@ -5,7 +5,7 @@
     trust = github_trust("acme/app")
 
 Each ``accepts_*`` function answers one question about one signed thing and raises
-:class:`~gate.sign.errors.VerificationError` with the reason when the answer is no, so a
+:class:`~gate.errors.VerificationError` with the reason when the answer is no, so a
 rejection always says why (another key, a modified payload, another identity, another image).
 """
 
@@ -18,10 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gate.errors import GateError
+from gate.errors import GateError, VerificationError
 from gate.sign.bundle import BundleVerificationError, bundle_envelope, verify_bundle
 from gate.sign.dsse import Envelope, pae
-from gate.sign.errors import VerificationError
 from gate.sign.keys import PublicKey
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
