@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"analyze", "sbom", "match"},
     {"report", "attest"},
     {"sign"},
-    {"publish", "tree"},
+    {"publish", "tree", "verify"},
     {"signing", "pipeline"},
     {"sample", "cli"},
     {"__main__"},

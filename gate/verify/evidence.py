@@ -16,10 +16,10 @@ from typing import Any
 from gate.attest.statement import DETACHED_KEY, Statement, parse_statement
 from gate.attest.types import COSIGN_SIGN_V1
 from gate.errors import GateError, NotFoundError, VerificationError
+from gate.image.attachments import SIGNATURE_ANNOTATION, attestation_tag, signature_tag
 from gate.image.digest import verify_bytes
 from gate.image.manifest import Descriptor, Manifest
 from gate.image.store import ReadableStore, Store
-from gate.publish import SIGNATURE_ANNOTATION, attestation_tag, signature_tag
 from gate.sign import simplesigning
 from gate.sign.bundle import BUNDLE_MEDIA_TYPES
 from gate.sign.dsse import ENVELOPE_MEDIA_TYPE, Envelope
