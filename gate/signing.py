@@ -17,13 +17,13 @@ stored as its own referrer.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gate import safejson
 from gate.attest.statement import DETACHED_KEY, build_statement, detached_predicate
 from gate.attest.types import COSIGN_SIGN_V1
 from gate.errors import GateError, NotFoundError, SigningError, VerificationError
@@ -323,7 +323,7 @@ def _names_artifact(bundle: bytes, digest: str) -> bool:
 
 def _detached_artifacts(bundle: bytes) -> set[str]:
     try:
-        predicate = json.loads(bundle_envelope(bundle).payload).get("predicate")
+        predicate = safejson.loads(bundle_envelope(bundle).payload).get("predicate")
     except (GateError, ValueError, AttributeError):
         return set()
     detached = predicate.get(DETACHED_KEY) if isinstance(predicate, dict) else None

@@ -3,13 +3,15 @@
 GitHub Actions is described as GitHub's own artifact attestations do (buildType
 ``https://actions.github.io/buildtypes/workflow/v1``, builder id = the workflow ref, invocation
 id = the run attempt URL); GitLab CI after the runner's ``PROVENANCE.md`` (builder id = the
-project's runner, invocation id = the job URL). Outside CI the builder is ``urn:gate:local-builder``.
+project's runner, invocation id = the job URL). Outside CI the builder is ``urn:gate:local-builder``,
+the build type ``urn:gate:buildtypes:local/v1`` and the external parameters the local command line,
+so a verifier can tell a developer's run from a CI's.
 Each source repository and commit becomes a ``resolvedDependencies`` entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gate.attest._time import now_rfc3339
@@ -21,15 +23,26 @@ LOCAL_BUILDER_ID = "urn:gate:local-builder"
 
 
 def provenance_predicate(
-    env: Mapping[str, str], *, started_on: str | None = None, finished_on: str | None = None
+    env: Mapping[str, str],
+    *,
+    started_on: str | None = None,
+    finished_on: str | None = None,
+    command: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The predicate for the CI run ``env`` describes (``os.environ`` in practice)."""
+    """The predicate for the CI run ``env`` describes (``os.environ`` in practice).
+
+    ``command`` is the local invocation, recorded when ``env`` is no CI's.
+    """
     if env.get("GITHUB_ACTIONS") == "true":
         definition, details = _github(env)
     elif env.get("GITLAB_CI") == "true":
         definition, details = _gitlab(env)
     else:
-        definition = {"buildType": LOCAL_BUILD_TYPE, "externalParameters": {}, "resolvedDependencies": []}
+        definition = {
+            "buildType": LOCAL_BUILD_TYPE,
+            "externalParameters": {"command": list(command)} if command else {},
+            "resolvedDependencies": [],
+        }
         details = {"builder": {"id": LOCAL_BUILDER_ID}, "metadata": {}}
     metadata = details["metadata"]
     if started_on:

@@ -2,7 +2,8 @@
 
 Fields from slsa.dev/spec/v1.0/verification_summary: verifier, timeVerified, resourceUri,
 policy (uri + digest), inputAttestations (uri + digest), verificationResult, verifiedLevels,
-slsaVersion.
+slsaVersion; and ``gate.database``, gate's own field naming the vulnerability database the
+verdict was reached with (digest, build time, schema), so a verifier can tell how fresh it was.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gate.attest._time import now_rfc3339
+
+DATABASE_KEY = "gate.database"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Verdict:
     verified_levels: tuple[str, ...] = ()
     dependency_levels: dict[str, int] = field(default_factory=dict)
     time_verified: str | None = None
+    database: dict[str, Any] | None = None  # the vulnerability DB's digest, built_at, schema_version
 
 
 def vsa_predicate(verdict: Verdict) -> dict[str, Any]:
@@ -44,6 +48,8 @@ def vsa_predicate(verdict: Verdict) -> dict[str, Any]:
         "verifiedLevels": list(verdict.verified_levels),
         "slsaVersion": "1.0",
     }
+    if verdict.database:
+        predicate[DATABASE_KEY] = dict(verdict.database)
     if verdict.dependency_levels:
         predicate["dependencyLevels"] = dict(verdict.dependency_levels)
     return predicate

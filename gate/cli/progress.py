@@ -1,4 +1,4 @@
-"""Progress for long stages: a bar on a terminal, one line per stage in CI logs (stderr)."""
+"""Progress for long stages: live on a terminal, one line per stage with elapsed time in CI logs."""
 
 from __future__ import annotations
 
@@ -10,18 +10,22 @@ from collections.abc import Callable, Iterator
 
 @contextlib.contextmanager
 def stage(name: str, *, total: int | None = None) -> Iterator[Callable[[int], None]]:
-    """Report a stage; the yielded callback advances it (by steps of ``total``)."""
-    started = time.monotonic()
-    if sys.stderr.isatty() and total:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """Report a stage; the yielded callback advances it (by steps of ``total``).
 
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            transient=True,
-        ) as bar:
+    On a terminal a stage with a known ``total`` shows a bar and any other a spinner, both
+    replaced by the stage's line when it ends; in a log only that line is written.
+    """
+    started = time.monotonic()
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns = (
+            (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
+            if total
+            else (SpinnerColumn(), TextColumn("{task.description}"))
+        )
+        with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task(name, total=total)
             yield lambda _step: bar.advance(task)
     else:

@@ -95,7 +95,7 @@ def sign_command(
     from gate.publish import open_target
     from gate.signing import sign_and_attest
 
-    signer = _signer(key, keyless, bundle, identity_token_file, trust_config)
+    signer = signer_from_options(key, keyless, bundle, identity_token_file, trust_config)
     target, repository = open_target(image, client=registry_client(insecure_registry), identity=identity)
     digest = target.subject.digest
     with stage(f"sign {repository}@{digest}"):
@@ -141,7 +141,7 @@ def attest_command(
 
     uri = resolve_predicate_type(predicate_type)
     document = load_predicate(_read(predicate), str(predicate))
-    signer = _signer(key, keyless, bundle, identity_token_file, trust_config)
+    signer = signer_from_options(key, keyless, bundle, identity_token_file, trust_config)
     target, repository = open_target(image, client=registry_client(insecure_registry), identity=identity)
     digest = target.subject.digest
     with stage(f"attest {uri} for {repository}@{digest}"):
@@ -151,7 +151,7 @@ def attest_command(
     _report(published, digest, output_format)
 
 
-def _signer(
+def signer_from_options(
     key: Path | None, keyless: bool, bundle: bool, token_file: Path | None, trust_config: Path | None
 ) -> Signer:
     from gate.signing import load_signer

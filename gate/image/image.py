@@ -162,6 +162,23 @@ def open_image(
     raise ImageFormatError(f"unsupported reference {ref!r}")
 
 
+def index_platforms(
+    reference: str | ImageRef, *, client: RegistryClient | None = None
+) -> tuple[ImageRef, list[Platform]]:
+    """``reference`` pinned to its top-level digest, and the platforms of its index ([] for one image)."""
+    ref = parse_reference(reference) if isinstance(reference, str) else reference
+    if isinstance(ref, RegistryRef):
+        top = (client or RegistryClient()).repository(ref).get_document(ref.reference)
+    elif isinstance(ref, LayoutRef):
+        layout = OciLayout.open(ref.path)
+        top = layout.get_document(ref.digest or ref.tag or layout.resolve(None).digest)
+    else:
+        with open_image(ref, client=client) as image:
+            return image.ref, []
+    platforms = top.platforms() if isinstance(top, Index) else []
+    return ref.with_digest(top.digest), platforms
+
+
 def _open_from_store(
     ref: ImageRef,
     store: ReadableStore,
