@@ -693,6 +693,10 @@ class Route:
     times: int | None
     delay: float = 0.0
     hits: int = 0
+    stream: Callable[[], Iterable[bytes]] | None = None  # body chunks, no Content-Length, then close
+    chunk_delay: float = 0.0  # sleep before each streamed chunk
+    drip_headers: float = 0.0  # send the status line and headers one byte per this many seconds
+    drop: bool = False  # close the connection without answering (a reset)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method not in ("*", method):
@@ -711,6 +715,10 @@ class FakeRegistry:
     a route with ``times=N`` answers N times and then lets requests fall through to later
     routes. Headers given replace the computed ones (a ``Content-Length`` given is sent as is,
     so a short body can be faked). ``delay`` sleeps before answering.
+
+    Hostile answers: ``stream`` yields body chunks (sent without a length, ``chunk_delay``
+    apart, until the client hangs up or the chunks end), ``drip_headers`` sends the head one
+    byte at a time, ``drop`` hangs up without a word.
     """
 
     def __init__(self) -> None:
@@ -742,9 +750,26 @@ class FakeRegistry:
         body: bytes | str = b"",
         times: int | None = None,
         delay: float = 0.0,
+        *,
+        stream: Callable[[], Iterable[bytes]] | None = None,
+        chunk_delay: float = 0.0,
+        drip_headers: float = 0.0,
+        drop: bool = False,
     ) -> Route:
         data = body.encode() if isinstance(body, str) else body
-        route = Route(method.upper(), re.compile(path_regex), status, dict(headers or {}), data, times, delay)
+        route = Route(
+            method.upper(),
+            re.compile(path_regex),
+            status,
+            dict(headers or {}),
+            data,
+            times,
+            delay,
+            stream=stream,
+            chunk_delay=chunk_delay,
+            drip_headers=drip_headers,
+            drop=drop,
+        )
         with self._lock:
             self.routes.append(route)
         return route
@@ -791,8 +816,103 @@ class _FakeHandler(_QuietHandler):
             return
         if route.delay:
             time.sleep(route.delay)
+        if route.drop:
+            self.close_connection = True
+            return
+        if route.stream is not None or route.drip_headers:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.send_hostile(route)
+            return
         self.send(route.status, route.body, route.headers)
         if any(k.lower() == "content-length" for k in route.headers):
             self.close_connection = True
+
+    def send_hostile(self, route: Route) -> None:
+        head = f"HTTP/1.1 {route.status} Hostile\r\n".encode()
+        headers = {"Connection": "close", **route.headers}
+        if route.stream is None and not any(k.lower() == "content-length" for k in headers):
+            headers["Content-Length"] = str(len(route.body))
+        head += b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items()) + b"\r\n"
+        deadline = time.monotonic() + 60  # a test server stops by itself
+        if route.drip_headers:
+            for byte in head:
+                if time.monotonic() > deadline:
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(route.drip_headers)
+        else:
+            self.wfile.write(head)
+        chunks = route.stream() if route.stream is not None else [route.body]
+        for chunk in chunks:
+            if time.monotonic() > deadline:
+                return
+            if route.chunk_delay:
+                time.sleep(route.chunk_delay)
+            self.wfile.write(chunk)
+            self.wfile.flush()
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+
+# --------------------------------------------------------------------------- lying proxy
+
+
+Rewrite = Callable[[RecordedRequest, int, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
+_HOP_BY_HOP = {"connection", "transfer-encoding", "keep-alive", "content-length"}
+
+
+class RewritingProxy:
+    """Forwards every request to a real registry and lets ``rewrite`` change the answer.
+
+    ``rewrite(request, status, headers, body) -> (status, headers, body)``: a registry that
+    lies (a HEAD naming another digest, say) on top of real content. Bodies are buffered; the
+    Host header is forwarded, so the registry's own URLs point back at the proxy.
+    """
+
+    def __init__(self, upstream: str, rewrite: Rewrite) -> None:
+        self.upstream = upstream
+        self.rewrite = rewrite
+        self.requests: list[RecordedRequest] = []
+        self._server: _Server | None = None
+
+    @property
+    def host(self) -> str:
+        if self._server is None:
+            raise ServerError("proxy is not running")
+        return f"{LOOPBACK}:{self._server.port}"
+
+    def __enter__(self) -> RewritingProxy:
+        self._server = _Server(_ProxyHandler, self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+class _ProxyHandler(_QuietHandler):
+    def handle_any(self) -> None:
+        proxy = self.server.owner
+        assert isinstance(proxy, RewritingProxy)
+        body = self.read_body()
+        request = RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
+        proxy.requests.append(request)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        answer = requests.request(
+            self.command,
+            f"http://{proxy.upstream}{self.path}",
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            timeout=30,
+        )
+        answered = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
+        if self.command == "HEAD" and "Content-Length" in answer.headers:
+            answered["Content-Length"] = answer.headers["Content-Length"]
+        status, answered, content = proxy.rewrite(request, answer.status_code, answered, answer.content)
+        self.send(status, content, answered)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any

@@ -379,7 +379,7 @@ def test_oversized_manifest_is_refused(fake_registry: FakeRegistry) -> None:
         body=b" " * (4 * 1024 * 1024 + 1),
         headers={"Content-Type": OCI_MANIFEST},
     )
-    with pytest.raises(ImageFormatError, match="over the 4194304 byte limit"):
+    with pytest.raises(RegistryError, match=r"/v2/app/manifests/v1: answer is over the 4194304 byte limit"):
         open_image(f"{fake_registry.host}/app:v1", client=_fake_client(fake_registry))
 
 
@@ -431,15 +431,6 @@ def test_persistent_503_gives_up_with_a_clear_error(fake_registry: FakeRegistry)
     with pytest.raises(RegistryError, match="HTTP 503"):
         open_image(f"{fake_registry.host}/app:v1", client=client)
     assert waits == [0.5, 1]  # capped exponential backoff, bounded attempts
-
-
-def test_connection_refused_is_a_registry_error() -> None:
-    client = RegistryClient(
-        transport=Transport(retry=RetryPolicy(attempts=2, base_delay=0.01), sleep=lambda s: None),
-        credentials={"127.0.0.1:9": None},
-    )
-    with pytest.raises(RegistryError, match=r"cannot reach 127.0.0.1:9 after 2 attempts"):
-        open_image("127.0.0.1:9/app:v1", client=client)
 
 
 def test_artifact_is_not_opened_as_an_image(registry: RegistryServer) -> None:

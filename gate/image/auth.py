@@ -5,6 +5,11 @@ credentials once the registry asked for Basic). On 401 the challenge says what t
 ``Basic realm=...`` or ``Bearer realm=...,service=...,scope=...``; we fetch a token for
 the union of the challenge's scope and ours, cache it until it expires, and retry once.
 Secrets are never logged or put in error messages.
+
+One authenticator serves one origin. Credentials go to that origin and, as the token
+protocol requires, to the token realm it names (over HTTPS, or plain HTTP only where the
+transport allows it); requests never forward them across a redirect to another origin.
+An origin a registry merely referred us to (``referred_by``) gets no credentials at all.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ class RegistryAuth:
     host: str
     transport: Transport
     credentials: Credentials | None = None
+    referred_by: str | None = None  # set for an origin a registry sent us to: never given credentials
     _tokens: list[_Token] = field(default_factory=list)
     _basic: bool = False
     _bearer_challenge: Challenge | None = None
@@ -98,6 +104,11 @@ class RegistryAuth:
         if challenge is None:
             raise AuthenticationError(f"{self.host} answered 401 without an authentication challenge")
         if challenge.scheme == "basic":
+            if self.referred_by:
+                raise AuthenticationError(
+                    f"{self.host}, where {self.referred_by} sent gate, asks for a login; "
+                    f"gate sends {self.referred_by}'s credentials only to {self.referred_by}"
+                )
             if not self.credentials:
                 raise AuthenticationError(
                     f"{self.host} requires a login",
@@ -156,11 +167,12 @@ class RegistryAuth:
                 realm,
                 body=urlencode(form).encode(),
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
+                limit=MAX_TOKEN_RESPONSE,
             )
         params: list[tuple[str, str]] = [("service", service)] if service else []
         params += [("scope", s) for s in scopes]
         auth = (credentials.username, credentials.password) if credentials else None
-        return self.transport.request("GET", realm, params=params, auth=auth)
+        return self.transport.request("GET", realm, params=params, auth=auth, limit=MAX_TOKEN_RESPONSE)
 
     def _check_realm(self, realm: str) -> None:
         parts = urlsplit(realm)
@@ -192,8 +204,6 @@ def _parse_token_response(response: Any, realm: str) -> tuple[str, float]:
         )
     if response.status_code != 200:
         raise RegistryError(f"token service {host} answered HTTP {response.status_code}")
-    if len(response.content) > MAX_TOKEN_RESPONSE:
-        raise RegistryError(f"token service {host} answered over {MAX_TOKEN_RESPONSE} bytes")
     try:
         data = response.json()
     except ValueError:

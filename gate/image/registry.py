@@ -6,7 +6,12 @@
     with repo.open_blob(manifest.config) as blob: ...
 
 Every manifest and blob read is checked against its digest and size; a registry that
-answers with other content is an error, never silently accepted.
+answers with other content is an error, never silently accepted. Every digest this client
+reports was computed from bytes it read (a HEAD's ``Docker-Content-Digest`` is never trusted).
+
+Credentials are bound to the registry's origin: a URL the registry hands over (an upload
+``Location``, a tags ``Link``) on another origin is sent without them, answering at most
+that origin's own anonymous bearer challenge (see docs/security.md).
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ from gate.image.manifest import (
 )
 from gate.image.reference import RegistryRef
 from gate.image.store import add_fallback_referrer, as_document, read_fallback_referrers, read_small_blob
-from gate.image.transport import Transport
+from gate.image.transport import MAX_ERROR_BODY, Transport, origin_of
 
 logger = logging.getLogger(__name__)
 
 _ACCEPT = ", ".join(ACCEPTED_MANIFEST_TYPES)
+MAX_TAGS_PAGE = 8 * 1024 * 1024
+MAX_TAG_PAGES = 1000
 
 
 @dataclass
@@ -61,6 +68,15 @@ class RegistryClient:
             self._auth[host] = RegistryAuth(host=host, transport=self.transport, credentials=creds)
         return self._auth[host]
 
+    def foreign_auth(self, origin: str, registry: str) -> RegistryAuth:
+        """The authenticator for a URL ``registry`` sent us to on another origin: no credentials."""
+        key = f"{origin} via {registry}"
+        if key not in self._auth:
+            self._auth[key] = RegistryAuth(
+                host=origin.split("://", 1)[1], transport=self.transport, referred_by=registry
+            )
+        return self._auth[key]
+
 
 @dataclass
 class RegistryRepository:
@@ -77,25 +93,20 @@ class RegistryRepository:
     # -- reading --------------------------------------------------------------------------
 
     def resolve(self, reference: str) -> Descriptor:
-        """HEAD a tag or digest: its media type, digest and size."""
-        response = self._send("HEAD", f"manifests/{reference}", headers={"Accept": _ACCEPT})
-        self._raise_for_status(response, f"manifest {reference}")
-        digest = response.headers.get("Docker-Content-Digest")
-        media_type = (response.headers.get("Content-Type") or "").split(";")[0]
-        size = response.headers.get("Content-Length")
-        if not digest or media_type not in ACCEPTED_MANIFEST_TYPES or not (size or "").isdigit():
-            document = self.get_document(reference)
-            return document.descriptor
-        if reference.startswith("sha") and ":" in reference and digest != reference:
-            raise IntegrityError(f"{self.describe()}: registry reports digest {digest} for {reference}")
-        return Descriptor(media_type, validate_digest(digest), int(size))
+        """The media type, digest and size of a tag or digest, from the manifest bytes themselves.
+
+        A HEAD would be cheaper, but its ``Docker-Content-Digest`` is the registry's word: what
+        gate signs or attests must be the digest of bytes it read and hashed.
+        """
+        return self.get_document(reference).descriptor
 
     def get_document(self, reference: str) -> Manifest | Index:
         """GET a manifest or index by tag or digest, verified."""
-        response = self._send("GET", f"manifests/{reference}", headers={"Accept": _ACCEPT}, stream=True)
-        with contextlib.closing(response):
-            self._raise_for_status(response, f"manifest {reference}")
-            raw = _read_bounded(response, MAX_MANIFEST_SIZE, f"manifest {reference}")
+        response = self._send(
+            "GET", f"manifests/{reference}", headers={"Accept": _ACCEPT}, limit=MAX_MANIFEST_SIZE
+        )
+        self._raise_for_status(response, f"manifest {reference}")
+        raw = response.content
         expected = reference if ":" in reference else response.headers.get("Docker-Content-Digest")
         if expected:
             verify_bytes(raw, validate_digest(expected), what=f"manifest {self.describe()}:{reference}")
@@ -107,10 +118,15 @@ class RegistryRepository:
     @contextlib.contextmanager
     def open_blob(self, descriptor: Descriptor) -> Iterator[VerifyingReader]:
         """Stream a blob; reading it to the end checks its size and digest."""
-        response = self._send("GET", f"blobs/{descriptor.digest}", stream=True)
+        response = self._send(
+            "GET",
+            f"blobs/{descriptor.digest}",
+            limit=None,  # VerifyingReader stops one byte past the descriptor's size
+            stream=True,
+            deadline=self.client.transport.stream_deadline(descriptor.size),
+        )
         with contextlib.closing(response):
             self._raise_for_status(response, f"blob {descriptor.digest}")
-            response.raw.decode_content = False
             yield VerifyingReader(
                 response.raw, descriptor.digest, descriptor.size, what=f"blob {descriptor.digest}"
             )
@@ -129,20 +145,22 @@ class RegistryRepository:
     def list_tags(self) -> list[str]:
         tags: list[str] = []
         url: str | None = self._url("tags/list")
-        while url:
-            response = self._send_url("GET", url, self._scopes("pull"))
+        for _page in range(MAX_TAG_PAGES):
+            if url is None:
+                return tags
+            response = self._send_url("GET", url, self._scopes("pull"), limit=MAX_TAGS_PAGE)
             if response.status_code == 404:
                 return tags
             self._raise_for_status(response, "tag list")
             data = _json_object(response, f"{self.describe()} tag list")
             tags.extend(t for t in data.get("tags") or [] if isinstance(t, str))
-            url = _next_link(response, url)
-        return tags
+            url = self._server_url(response, _next_link(response), "tag list Link")
+        raise RegistryError(f"{self.describe()}: tag list goes on for more than {MAX_TAG_PAGES} pages")
 
     def referrers(self, digest: str, artifact_type: str | None = None) -> list[Descriptor]:
         """Manifests whose subject is ``digest``: the referrers API, else the fallback tag."""
         params = {"artifactType": artifact_type} if artifact_type else None
-        response = self._send("GET", f"referrers/{digest}", params=params)
+        response = self._send("GET", f"referrers/{digest}", params=params, limit=MAX_MANIFEST_SIZE)
         if response.status_code == 200:
             index = parse_document(response.content, media_type=OCI_INDEX)
             if not isinstance(index, Index):
@@ -220,10 +238,10 @@ class RegistryRepository:
         if response.status_code == 201 and params and "mount" in params:
             return None
         self._raise_for_status(response, "blob upload", expected=(202,))
-        location = response.headers.get("Location")
+        location = self._server_url(response, response.headers.get("Location"), "upload Location")
         if not location:
             raise RegistryError(f"{self.describe()}: upload started without a Location")
-        return urljoin(response.url, location)
+        return location
 
     def _upload_chunks(self, location: str, content: bytes | Path, chunk_size: int) -> str:
         offset = 0
@@ -234,15 +252,22 @@ class RegistryRepository:
                 "Content-Length": str(len(chunk)),
             }
             response = self._send_url(
-                "PATCH", location, self._scopes("pull,push"), headers=headers, body=chunk
+                "PATCH",
+                location,
+                self._scopes("pull,push"),
+                headers=headers,
+                body=chunk,
+                deadline=self.client.transport.stream_deadline(len(chunk)),
             )
             self._raise_for_status(response, "blob chunk", expected=(202,))
-            location = urljoin(response.url, response.headers.get("Location") or location)
+            next_location = response.headers.get("Location")
+            location = self._server_url(response, next_location, "upload Location") or location
             offset += len(chunk)
         return location
 
     def _finish_upload(self, location: str, digest: str, content: bytes | Path) -> None:
         body: Any = content if isinstance(content, bytes) else (lambda: content.open("rb"))
+        size = len(content) if isinstance(content, bytes) else content.stat().st_size
         separator = "&" if "?" in location else "?"
         response = self._send_url(
             "PUT",
@@ -250,6 +275,7 @@ class RegistryRepository:
             self._scopes("pull,push"),
             headers={"Content-Type": "application/octet-stream"},
             body=body,
+            deadline=self.client.transport.stream_deadline(size),
         )
         self._raise_for_status(response, f"blob {digest}", expected=(201,))
         returned = response.headers.get("Docker-Content-Digest")
@@ -276,6 +302,20 @@ class RegistryRepository:
         scopes = self._scopes("pull,push" if push else "pull") | extra_scopes
         return self._send_url(method, self._url(path), scopes, **kwargs)
 
+    def _server_url(self, response: Any, link: str | None, what: str) -> str | None:
+        """A URL the registry handed us, made absolute and checked against the URL policy."""
+        if not link:
+            return None
+        url = urljoin(response.url, link)
+        self.client.transport.check_url(url, named_by=f"{self.describe()} {what}")
+        return url
+
+    def _auth_for(self, url: str) -> RegistryAuth:
+        """The registry's own authenticator on its origin; an anonymous one anywhere else."""
+        if origin_of(url) == origin_of(self._url("")):
+            return self.client.auth_for(self.host, self.registry)
+        return self.client.foreign_auth(origin_of(url), self.registry)
+
     def _send_url(
         self,
         method: str,
@@ -283,18 +323,20 @@ class RegistryRepository:
         scopes: frozenset[str],
         *,
         headers: dict[str, str] | None = None,
+        limit: int | None = MAX_ERROR_BODY,
         **kwargs: Any,
     ) -> Any:
-        auth = self.client.auth_for(self.host, self.registry)
+        auth = self._auth_for(url)
         headers = dict(headers or {})
-        response = self.client.transport.request(
-            method, url, headers={**headers, **auth.headers_for(scopes)}, allow_redirects=True, **kwargs
+        transport = self.client.transport
+        response = transport.request(
+            method, url, headers={**headers, **auth.headers_for(scopes)}, limit=limit, **kwargs
         )
         if response.status_code == 401:
             response.close()
             retry_headers = auth.answer_challenge(response, scopes)
-            response = self.client.transport.request(
-                method, url, headers={**headers, **retry_headers}, allow_redirects=True, **kwargs
+            response = transport.request(
+                method, url, headers={**headers, **retry_headers}, limit=limit, **kwargs
             )
             if response.status_code == 401:
                 raise auth.refused(401, scopes)
@@ -321,18 +363,6 @@ def _error_detail(response: Any) -> str:
         return ""
 
 
-def _read_bounded(response: Any, limit: int, what: str) -> bytes:
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ImageFormatError(f"{what} is {declared} bytes, over the {limit} byte limit")
-    data = bytearray()
-    for chunk in response.iter_content(65536):
-        data += chunk
-        if len(data) > limit:
-            raise ImageFormatError(f"{what} is over the {limit} byte limit")
-    return bytes(data)
-
-
 def _json_object(response: Any, what: str) -> dict[str, Any]:
     try:
         data = safejson.loads(response.content)
@@ -343,9 +373,9 @@ def _json_object(response: Any, what: str) -> dict[str, Any]:
     return data
 
 
-def _next_link(response: Any, current: str) -> str | None:
+def _next_link(response: Any) -> str | None:
     link = response.links.get("next", {}).get("url")
-    return urljoin(current, link) if link else None
+    return str(link) if link else None
 
 
 def _digest_content(content: bytes | Path) -> str:

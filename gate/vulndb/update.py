@@ -39,6 +39,7 @@ DEFAULT_ECOSYSTEMS = (
 )  # fmt: skip
 SOURCE_PREFIX = "osv:"
 _CHUNK = 1 << 20
+MAX_ARCHIVE_BYTES = 1 << 30  # the largest OSV ecosystem archive is a small fraction of this
 
 
 @dataclass
@@ -226,7 +227,14 @@ def _fetch(transport: Any, mirror: str, ecosystem: str, cache: Path, previous: S
             headers["If-None-Match"] = previous.etag
         if previous.last_modified:
             headers["If-Modified-Since"] = previous.last_modified
-    response = transport.request("GET", url, headers=headers, stream=True)
+    response = transport.request(
+        "GET",
+        url,
+        headers=headers,
+        limit=MAX_ARCHIVE_BYTES,
+        stream=True,
+        deadline=transport.stream_deadline(MAX_ARCHIVE_BYTES),
+    )
     with contextlib.closing(response):
         if response.status_code == 304 and previous is not None:
             return Fetched(ecosystem, url, path, previous.etag, previous.last_modified)
