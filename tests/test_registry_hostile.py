@@ -13,12 +13,12 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from gate.errors import AuthenticationError, RegistryError
-from gate.image import RegistryClient, Transport, open_image
+from gate.image import RegistryClient, RegistryRepository, Transport, open_image
 from gate.image.build import LayerBuilder, build_image
 from gate.image.credentials import Credentials
 from gate.image.digest import digest_of
@@ -26,7 +26,7 @@ from gate.image.manifest import OCI_MANIFEST
 from gate.image.reference import parse_registry_reference
 from gate.image.transport import MAX_ERROR_BODY, RetryPolicy
 from gate.publish import open_target, signature_tag
-from tests.servers import FakeRegistry, RecordedRequest, RewritingProxy
+from tests.servers import FakeRegistry, RecordedRequest, RegistryServer, RewritingProxy
 from tests.test_cli import run_gate
 from tests.test_sign import COSIGN_KEY, KEY_ENV
 
@@ -34,7 +34,9 @@ CREDENTIALS = Credentials("alice", "s3cret-password", source="test")
 BASIC = "Basic " + base64.b64encode(b"alice:s3cret-password").decode()
 
 
-def _client(fake: FakeRegistry, *, deadline: float = 60.0, attempts: int = 3) -> tuple[RegistryClient, list]:
+def _client(
+    fake: FakeRegistry, *, deadline: float = 60.0, attempts: int = 3
+) -> tuple[RegistryClient, list[float]]:
     waits: list[float] = []
     transport = Transport(
         retry=RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.05),
@@ -44,7 +46,7 @@ def _client(fake: FakeRegistry, *, deadline: float = 60.0, attempts: int = 3) ->
     return RegistryClient(transport=transport, credentials={fake.host: CREDENTIALS}), waits
 
 
-def _repository(client: RegistryClient, fake: FakeRegistry, name: str = "app") -> object:
+def _repository(client: RegistryClient, fake: FakeRegistry, name: str = "app") -> RegistryRepository:
     return client.repository(parse_registry_reference(f"{fake.host}/{name}"))
 
 
@@ -79,7 +81,7 @@ def test_tag_list_link_to_another_host_gets_no_credentials(
     )
     elsewhere.route("GET", r"/v2/app/tags/list", body=json.dumps({"name": "app", "tags": ["b"]}))
     client, _ = _client(fake_registry)
-    assert _repository(client, fake_registry).list_tags() == ["a", "b"]  # type: ignore[attr-defined]
+    assert _repository(client, fake_registry).list_tags() == ["a", "b"]
     assert BASIC in _authorizations(fake_registry.requests)  # the registry itself got the login
     assert elsewhere.requests and _authorizations(elsewhere.requests) == []
 
@@ -102,7 +104,7 @@ def test_bearer_token_stays_with_its_registry(fake_registry: FakeRegistry, elsew
     )
     elsewhere.route("GET", r"/v2/app/tags/list", body=json.dumps({"tags": []}))
     client, _ = _client(fake_registry)
-    assert _repository(client, fake_registry).list_tags() == ["a"]  # type: ignore[attr-defined]
+    assert _repository(client, fake_registry).list_tags() == ["a"]
     assert "Bearer registry-token-123" in _authorizations(fake_registry.requests)
     assert _authorizations(elsewhere.requests) == []
 
@@ -117,7 +119,7 @@ def test_upload_location_on_another_host_gets_no_credentials(
     )
     elsewhere.route("PUT", r"/up/1", status=201, headers={"Docker-Content-Digest": digest_of(blob)})
     client, _ = _client(fake_registry)
-    _repository(client, fake_registry).push_blob(blob)  # type: ignore[attr-defined]
+    _repository(client, fake_registry).push_blob(blob)
     assert BASIC in _authorizations(fake_registry.requests)
     [put] = elsewhere.requests
     assert put.method == "PUT" and put.body == blob
@@ -133,7 +135,7 @@ def test_another_host_asking_for_a_login_gets_a_clear_refusal(
     elsewhere.route("PUT", r"/up/1", status=401, headers={"WWW-Authenticate": 'Basic realm="x"'})
     client, _ = _client(fake_registry)
     with pytest.raises(AuthenticationError, match=r"asks for a login; gate sends .* credentials only to"):
-        _repository(client, fake_registry).push_blob(b"x")  # type: ignore[attr-defined]
+        _repository(client, fake_registry).push_blob(b"x")
     assert _authorizations(elsewhere.requests) == []
 
 
@@ -154,7 +156,7 @@ def test_blob_redirect_to_storage_is_followed_without_credentials(
     client, _ = _client(fake_registry)
     from gate.image.manifest import Descriptor
 
-    data = _repository(client, fake_registry).read_blob(  # type: ignore[attr-defined]
+    data = _repository(client, fake_registry).read_blob(
         Descriptor("application/octet-stream", digest, len(blob)), 1 << 20
     )
     assert data == blob
@@ -179,13 +181,13 @@ def test_plain_http_to_a_remote_host_named_by_the_registry_is_refused(
     repository = _repository(client, fake_registry)
     with pytest.raises(RegistryError, match=r"refusing plain HTTP to registry.invalid \(named by"):
         if header == "Location":
-            repository.push_blob(b"x")  # type: ignore[attr-defined]
+            repository.push_blob(b"x")
         else:
-            repository.list_tags()  # type: ignore[attr-defined]
+            repository.list_tags()
     from gate.image.manifest import Descriptor
 
     with pytest.raises(RegistryError, match=r"refusing plain HTTP to registry.invalid \(named by a redirect"):
-        repository.read_blob(Descriptor("x", digest_of(b"x"), 1), 10)  # type: ignore[attr-defined]
+        repository.read_blob(Descriptor("x", digest_of(b"x"), 1), 10)
 
 
 def test_session_carries_no_credentials_of_its_own() -> None:
@@ -198,11 +200,12 @@ def test_session_carries_no_credentials_of_its_own() -> None:
 # -- defect 2: the digest gate signs is the digest of bytes it read ----------------------------
 
 
-def test_lying_head_cannot_make_scan_and_sign_pin_different_digests(registry: object, tmp_path: object) -> None:
-    host = registry.host  # type: ignore[attr-defined]
+def test_lying_head_cannot_make_scan_and_sign_pin_different_digests(registry: RegistryServer) -> None:
+    host = registry.host
     name = f"liar/{uuid.uuid4().hex[:8]}"
     upstream = RegistryClient().repository(parse_registry_reference(f"{host}/{name}"))
-    true_digest = build_image([LayerBuilder().add_file("etc/true", b"scanned").build()]).push(upstream, tag="v1")
+    scanned = build_image([LayerBuilder().add_file("etc/true", b"scanned").build()])
+    true_digest = scanned.push(upstream, tag="v1")
     other = build_image([LayerBuilder().add_file("etc/other", b"never scanned").build()])
     other_digest = other.push(upstream, tag="decoy")
     other_size = len(other.manifest)
@@ -240,7 +243,7 @@ def test_endless_token_answer_is_cut_at_its_limit(fake_registry: FakeRegistry) -
     fake_registry.route("GET", r"/token", stream=_endless)
     client, _ = _client(fake_registry)
     with pytest.raises(RegistryError, match=r"/token: answer is over the 1048576 byte limit"):
-        _repository(client, fake_registry).get_document("v1")  # type: ignore[attr-defined]
+        _repository(client, fake_registry).get_document("v1")
 
 
 @pytest.mark.parametrize(
@@ -252,19 +255,19 @@ def test_endless_token_answer_is_cut_at_its_limit(fake_registry: FakeRegistry) -
     ],
 )
 def test_endless_bodies_are_cut_at_their_limit(
-    fake_registry: FakeRegistry, path: str, call: object, limit: int
+    fake_registry: FakeRegistry, path: str, call: Callable[[RegistryRepository], object], limit: int
 ) -> None:
     fake_registry.route("GET", path, headers={"Content-Type": "application/json"}, stream=_endless)
     client, _ = _client(fake_registry)
     with pytest.raises(RegistryError, match=f"answer is over the {limit} byte limit"):
-        call(_repository(client, fake_registry))  # type: ignore[operator]
+        call(_repository(client, fake_registry))
 
 
 def test_endless_error_body_is_cut_small(fake_registry: FakeRegistry) -> None:
     fake_registry.route("GET", r"/v2/app/manifests/v1", status=400, stream=_endless)
     client, _ = _client(fake_registry)
     with pytest.raises(RegistryError, match=f"over the {MAX_ERROR_BODY} byte limit"):
-        _repository(client, fake_registry).get_document("v1")  # type: ignore[attr-defined]
+        _repository(client, fake_registry).get_document("v1")
 
 
 def test_slow_drip_body_hits_the_total_deadline(fake_registry: FakeRegistry) -> None:
@@ -279,7 +282,7 @@ def test_slow_drip_body_hits_the_total_deadline(fake_registry: FakeRegistry) -> 
     client, _ = _client(fake_registry, deadline=1.0)
     started = time.monotonic()
     with pytest.raises(RegistryError, match=r"no complete answer within 1 s"):
-        _repository(client, fake_registry).get_document("v1")  # type: ignore[attr-defined]
+        _repository(client, fake_registry).get_document("v1")
     assert time.monotonic() - started < 10  # a bound, not a benchmark: the drip needs 111 s
 
 
@@ -294,7 +297,7 @@ def test_slow_drip_headers_hit_the_total_deadline(fake_registry: FakeRegistry) -
     client, waits = _client(fake_registry, deadline=1.0)
     started = time.monotonic()
     with pytest.raises(RegistryError, match=r"no complete answer within 1 s"):
-        _repository(client, fake_registry).get_document("v1")  # type: ignore[attr-defined]
+        _repository(client, fake_registry).get_document("v1")
     assert time.monotonic() - started < 10
     assert waits == []  # a deadline is final: not retried
 
@@ -325,6 +328,6 @@ def test_connection_reset_is_still_retried(fake_registry: FakeRegistry) -> None:
         "GET", r"/v2/app/manifests/v1", body=built.manifest, headers={"Content-Type": OCI_MANIFEST}
     )
     client, waits = _client(fake_registry, attempts=4)
-    document = _repository(client, fake_registry).get_document("v1")  # type: ignore[attr-defined]
+    document = _repository(client, fake_registry).get_document("v1")
     assert document.digest == built.digest
     assert len(waits) == 2
