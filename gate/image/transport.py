@@ -47,6 +47,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_ERROR_BODY = 64 * 1024
+DEFAULT_BODY_LIMIT = 16 * 1024 * 1024  # for callers that state no limit of their own
 DEFAULT_DEADLINE_SECONDS = 60.0
 # Streams (blobs, uploads) get the deadline plus the time their size takes at this rate.
 MIN_TRANSFER_RATE = 256 * 1024
@@ -202,7 +203,7 @@ class Transport:
         method: str,
         url: str,
         *,
-        limit: int | None,
+        limit: int | None = DEFAULT_BODY_LIMIT,
         body: bytes | dict[str, str] | Callable[[], Any] | None = None,
         headers: dict[str, str] | None = None,
         params: Any = None,

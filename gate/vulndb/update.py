@@ -174,7 +174,14 @@ def _fetch_kev(transport: Any, url: str, cache: Path, previous: Source | None) -
             headers["If-None-Match"] = previous.etag
         if previous.last_modified:
             headers["If-Modified-Since"] = previous.last_modified
-    response = transport.request("GET", url, headers=headers, stream=True)
+    response = transport.request(
+        "GET",
+        url,
+        headers=headers,
+        limit=MAX_KEV_BYTES,
+        stream=True,
+        deadline=transport.stream_deadline(MAX_KEV_BYTES),
+    )
     with contextlib.closing(response):
         if response.status_code == 304 and previous is not None:
             return None
