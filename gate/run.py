@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from gate import __version__
 from gate.attest._time import now_rfc3339
 from gate.attest.cyclonedx import cyclonedx_predicate
+from gate.attest.openvex import openvex_predicate
 from gate.attest.provenance import provenance_predicate
 from gate.attest.types import COSIGN_VULN, CYCLONEDX, OPENVEX, SLSA_PROVENANCE_V1, SLSA_VSA_V1
 from gate.attest.vsa import Verdict, vsa_predicate
@@ -32,7 +33,9 @@ from gate.errors import GateError, NotFoundError
 from gate.image import DirImage, Image, RegistryClient, open_image
 from gate.image.image import index_platforms
 from gate.image.manifest import Descriptor, Platform
+from gate.image.reference import RegistryRef
 from gate.image.store import Store
+from gate.intoto import write_link
 from gate.pipeline import Progress, Scan, ScanOptions, no_progress, open_db, read_opened, scan_read_image
 from gate.publish import Published, Target, attestation_tag, open_target, signature_tag
 from gate.sbom import SbomFormat, encode
@@ -256,8 +259,6 @@ def _bare(descriptor: Descriptor) -> Descriptor:
 
 
 def _repository(image: Image | DirImage, identity: str | None) -> str:
-    from gate.image.reference import RegistryRef
-
     if identity:
         return identity
     if isinstance(image.ref, RegistryRef):
@@ -328,8 +329,6 @@ def _attestations(
     found.append(_provenance(run.started_on, run.finished_on, options))
     found.append(_vsa(result, run.subject, policy, database_json(scan), run.ruling))
     if run.ruling.waived:
-        from gate.attest.openvex import openvex_predicate
-
         found.append(Attestation(OPENVEX, openvex_predicate(list(run.ruling.waived), author=VERIFIER_ID)))
     return found
 
@@ -452,8 +451,6 @@ def _cosign_tags(store: Store, digests: list[str]) -> dict[str, str]:
 def _write_link(
     directory: Path, signer: Signer, result: RunResult, policy: PolicyRef, options: RunOptions, store: Store
 ) -> Path:
-    from gate.intoto import write_link
-
     if not isinstance(signer, KeySigner):
         raise GateError("--in-toto-link needs --key: the link is signed with the functionary's key")
     materials = {f"image/{result.repository}@{result.subject.digest}": result.subject.digest}

@@ -48,7 +48,9 @@ from gate.publish import (
 from gate.sign import cosign
 from gate.sign.bundle import BUNDLE_MEDIA_TYPE, bundle_envelope
 from gate.sign.dsse import ENVELOPE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE, Envelope, verify_envelope
-from gate.sign.keys import SigningKey
+from gate.sign.keyless import detect_identity_token, needs_detached_predicate, sign_dsse_keyless
+from gate.sign.keys import SigningKey, load_private_key
+from gate.sign.password import read_password
 from gate.sign.signer import signer_of_bundle
 
 logger = logging.getLogger(__name__)
@@ -109,9 +111,6 @@ def load_signer(
     trust_config: Path | None = None,
 ) -> Signer:
     """The signer that ``--key FILE`` or ``--keyless`` names (exactly one of them)."""
-    from gate.sign.keys import load_private_key
-    from gate.sign.password import read_password
-
     if (key is None) == (not keyless):
         raise GateError("give exactly one of --key FILE or --keyless")
     if key is None:
@@ -236,8 +235,6 @@ def _keyless(
     sign: bool,
     replace: bool,
 ) -> list[Published]:
-    from gate.sign.keyless import detect_identity_token
-
     token = signer.identity_token or detect_identity_token()
     artifacts: list[PredicateArtifact] = []
     bundles = []
@@ -271,8 +268,6 @@ def _keyless_bundle(
     token: str | None,
     signer: KeylessSigner,
 ) -> BundleArtifact:
-    from gate.sign.keyless import sign_dsse_keyless
-
     statement = build_statement(repository, target.subject.digest, predicate_type, predicate)
     try:
         bundle = sign_dsse_keyless(
@@ -289,8 +284,6 @@ def _detach_if_large(
     target: Target, repository: str, item: Attestation
 ) -> tuple[list[PredicateArtifact], Any]:
     """A predicate too large for public Rekor goes into its own referrer; the statement signs its digest."""
-    from gate.sign.keyless import needs_detached_predicate
-
     statement = build_statement(repository, target.subject.digest, item.predicate_type, item.predicate)
     if not needs_detached_predicate(statement):
         return [], item.predicate

@@ -25,8 +25,10 @@ LAYERS: list[set[str]] = [
     {"analyze", "sbom", "match"},
     {"report", "attest"},
     {"sign"},
+    {"intoto"},
     {"publish", "tree", "verify"},
     {"signing", "pipeline"},
+    {"run"},
     {"sample", "cli"},
     {"__main__"},
 ]
