@@ -14,6 +14,8 @@ COSIGN_VULN = "https://cosign.sigstore.dev/attestation/vuln/v1"
 OPENVEX = "https://openvex.dev/ns"
 SLSA_VSA_V1 = "https://slsa.dev/verification_summary/v1"
 COSIGN_SIGN_V1 = "https://sigstore.dev/cosign/sign/v1"
+GATE_PROMOTION_V1 = "https://gate.invalid/attestation/promotion/v1"
+"""gate's own: an image was verified and copied from one repository to another (docs/verify.md)."""
 
 # cosign's names (cmd/cosign/cli/options/predicate.go) plus "vsa"; "slsaprovenance" is v0.2 there too
 SHORT_NAMES = {

@@ -19,6 +19,7 @@ from gate.cli import _state
 from gate.cli.analyze import config_check_command, secrets_command
 from gate.cli.commands import inspect_command, tree_command
 from gate.cli.db import db_app
+from gate.cli.promote import promote_command
 from gate.cli.sbom import sbom_command
 from gate.cli.scan import scan_command
 from gate.cli.sign import attest_command, keygen_command, sign_command
@@ -65,6 +66,7 @@ app.command("keygen")(keygen_command)
 app.command("sign")(sign_command)
 app.command("attest")(attest_command)
 app.command("verify")(verify_command)
+app.command("promote")(promote_command)
 
 
 def main(argv: list[str] | None = None) -> None:

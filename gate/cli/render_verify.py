@@ -10,6 +10,7 @@ from rich.table import Table
 from gate.cli.console import make_console
 
 if TYPE_CHECKING:
+    from gate.promote import Promotion
     from gate.verify import Verification
 
 
@@ -35,3 +36,19 @@ def render_verification_table(result: Verification) -> None:
                 escape(item.signer if item.accepted and item.signer else f"rejected: {item.rejected}"),
             )
         console.print(found)
+
+
+def render_promotion_table(promotion: Promotion) -> None:
+    console = make_console()
+    console.print(
+        f"{escape(promotion.source)} -> {escape(promotion.destination)}  ({promotion.digest})",
+        highlight=False,
+    )
+    table = Table(title="would copy" if promotion.dry_run else "copied", title_justify="left")
+    for column in ("kind", "reference", "size", "how"):
+        table.add_column(column, overflow="fold")
+    for item in promotion.copied:
+        table.add_row(item.kind, escape(item.reference), str(item.size), item.how)
+    console.print(table)
+    for published in promotion.published:
+        console.print(f"promotion attestation: {published.kind} {published.reference}", highlight=False)

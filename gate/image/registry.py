@@ -204,6 +204,17 @@ class RegistryRepository:
             self._finish_upload(location, digest, content)
         return descriptor
 
+    def mount_blob(self, digest: str, source_repository: str) -> bool:
+        """Cross-repository mount of ``digest`` from ``source_repository`` in this registry.
+
+        True when the registry mounted it; False when it does not mount (it opened an upload
+        session instead, which is abandoned: the registry expires it), so the caller copies.
+        """
+        location = self._start_upload(
+            params={"mount": validate_digest(digest), "from": source_repository}, mount_from=source_repository
+        )
+        return location is None
+
     def push_manifest(
         self, document: Manifest | Index | bytes, *, media_type: str | None = None, tag: str | None = None
     ) -> Descriptor:
