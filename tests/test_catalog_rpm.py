@@ -22,6 +22,7 @@ import pytest
 from packageurl import PackageURL
 
 from gate.catalog import CatalogContext, catalog_filesystem, rpm
+from gate.catalog.licenses import normalize_license
 from gate.catalog.rpmdb import RpmDbError, read_blobs
 from gate.catalog.rpmdb.header import (
     BIN,
@@ -184,7 +185,7 @@ def test_sqlite_cbl_mariner(tmp_path: Path) -> None:
     assert len(glibc.files) == 84
 
     bash = packages["bash"]
-    assert (bash.version, bash.source_name, bash.licenses) == ("5.1.8-1.cm2", "bash", ("GPLv3",))
+    assert (bash.version, bash.source_name, bash.licenses) == ("5.1.8-1.cm2", "bash", ("GPL-3.0-only",))
     assert bash.files[:3] == ("/bin/bash", "/bin/bashbug", "/bin/sh")
 
 
@@ -203,7 +204,7 @@ def test_sqlite_built_db_epoch_old_filenames_and_gpg_pubkey(tmp_path: Path) -> N
     assert foo.purl == "pkg:rpm/rhel/foo@1.2-3.el9?arch=aarch64&distro=rhel-9.3"
     assert (foo.source_name, foo.source_version) == ("foo-src", "1.2-3.el9")
     assert foo.files == ("/usr/bin/foo", "/etc/foo.conf", "/usr/bin/bar")
-    assert foo.licenses == ("GPLv2+",)
+    assert foo.licenses == ("GPL-2.0-or-later",)
     assert foo.ecosystem == "Red Hat"
     assert foo.metadata == (("size", "42"), ("vendor", "Example"))
     assert foo.locations[0].path == "/usr/lib/sysimage/rpm/rpmdb.sqlite"
@@ -293,7 +294,7 @@ def test_ndb_sle15_matches_go_rpmdb_oracle(tmp_path: Path) -> None:
         assert got.version == (f"{want['epoch']}:{full}" if want["epoch"] is not None else full), want["name"]
         assert got.arch == want["arch"]
         assert f"{got.source_name}-{got.source_version}.src.rpm" == want["source_rpm"]
-        assert got.licenses == (rpm.normalize_license(want["license"]),)
+        assert got.licenses == (normalize_license(want["license"]),)
         assert got.metadata_dict == {"size": str(want["size"]), "vendor": want["vendor"]}
         assert got.ecosystem == "SUSE"
         purl = PackageURL.from_string(got.purl)
@@ -332,12 +333,14 @@ def test_split_source_rpm(source_rpm: str, expected: tuple[str, str]) -> None:
     assert rpm.split_source_rpm(source_rpm) == expected
 
 
-def test_normalize_license() -> None:
-    assert rpm.normalize_license("mit and bsd-3-clause") == "MIT AND BSD-3-Clause"
-    assert rpm.normalize_license("GPLv2+") == "GPLv2+"
-    assert rpm.normalize_license("((MIT") == "((MIT"
-    assert rpm.normalize_license("Public Domain") == "Public Domain"
-    assert rpm.normalize_license("() LRiOR.") == "() LRiOR."  # license-expression raises IndexError
+def test_rpm_license_tags_share_the_one_normaliser() -> None:
+    # rpm License tags use lower-case operators and Fedora's legacy short names (GPLv2+)
+    assert normalize_license("mit and bsd-3-clause") == "MIT AND BSD-3-Clause"
+    assert normalize_license("GPLv2+") == "GPL-2.0-or-later"
+    assert normalize_license("GPLv2+ and Inner-Net") == "GPLv2+ and Inner-Net"  # one unknown part: as written
+    assert normalize_license("((MIT") == "((MIT"
+    assert normalize_license("Public Domain") == "Public Domain"
+    assert normalize_license("() LRiOR.") == "() LRiOR."  # license-expression raises IndexError
 
 
 def test_globs() -> None:

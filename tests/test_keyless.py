@@ -24,7 +24,8 @@ from sigstore.verify import Verifier
 from sigstore.verify.policy import Identity
 
 from gate.errors import GateError
-from gate.sign.bundle import BUNDLE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE, BundleVerificationError, verify_bundle
+from gate.sign.bundle import BUNDLE_MEDIA_TYPE, BundleVerificationError, verify_bundle
+from gate.sign.dsse import IN_TOTO_PAYLOAD_TYPE
 from gate.sign.keyless import (
     MAX_INLINE_STATEMENT_BYTES,
     REKOR_PUBLIC_ENTRY_LIMIT,

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from gate.sign.bundle import IN_TOTO_PAYLOAD_TYPE, PRODUCTION_TRUSTED_ROOT
+from gate.sign.bundle import PRODUCTION_TRUSTED_ROOT
+from gate.sign.dsse import IN_TOTO_PAYLOAD_TYPE
 from gate.sign.keyless import sign_dsse_keyless
 from tests.sigstore_stack import OIDC_ISSUER, SigstoreStack
 

@@ -55,7 +55,8 @@ _TOKEN = re.compile(r"\(|\)|[^\s(),]+")
 
 
 @lru_cache(maxsize=1)
-def _licensing() -> Licensing:
+def spdx_licensing() -> Licensing:
+    """license-expression's SPDX licensing, built once (it loads the whole license list)."""
     return get_spdx_licensing()
 
 
@@ -71,7 +72,7 @@ def normalize_license(raw: str) -> str:
     tokens = [_map_token(token) for token in _TOKEN.findall(text)]
     candidate = " ".join(tokens).replace("( ", "(").replace(" )", ")")
     try:
-        info = _licensing().validate(candidate)
+        info = spdx_licensing().validate(candidate)
     except (ExpressionError, TypeError, ValueError, AttributeError, IndexError):
         # license-expression can fail inside its own error reporting on odd input
         return text

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -243,14 +242,8 @@ def _licenses(document: dict[str, Any]) -> tuple[str, ...]:
     for item in items:
         value = item.get("type") if isinstance(item, dict) else item
         if isinstance(value, str) and value.strip():
-            names.append(_normalized_license(value))
+            names.append(normalize_license(value))
     return tuple(sorted(set(names)))
-
-
-@lru_cache(maxsize=1024)
-def _normalized_license(value: str) -> str:
-    """normalize_license, remembered: a node_modules tree says "MIT" a thousand times."""
-    return normalize_license(value)
 
 
 def _dependency_names(dependencies: Any) -> tuple[str, ...]:

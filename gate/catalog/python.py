@@ -23,7 +23,7 @@ from license_expression import ExpressionError
 from packageurl import PackageURL
 
 from gate.catalog import CatalogContext, Cataloger
-from gate.catalog.licenses import _licensing, normalize_license
+from gate.catalog.licenses import normalize_license, spdx_licensing
 from gate.image.filesystem import FileEntry, FileSystem, normalize
 from gate.model import Package
 
@@ -149,7 +149,7 @@ def licenses_of(fields: dict[str, list[str]]) -> tuple[str, ...]:
 
 def _is_spdx(expression: str) -> bool:
     try:
-        return not _licensing().validate(expression).errors
+        return not spdx_licensing().validate(expression).errors
     except (ExpressionError, TypeError, ValueError, AttributeError, IndexError):
         # license-expression can fail inside its own error reporting on odd input
         return False

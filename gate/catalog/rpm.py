@@ -10,13 +10,11 @@ records as an Unknown: a half-read package list is never reported as complete.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from license_expression import ExpressionError, Licensing, get_spdx_licensing
 from packageurl import PackageURL
 
 from gate.catalog import CatalogContext, Cataloger
 from gate.catalog.distro import osv_ecosystem
+from gate.catalog.licenses import normalize_license
 from gate.catalog.rpmdb import RpmDbError, read_blobs
 from gate.catalog.rpmdb import header as tags
 from gate.catalog.rpmdb.header import Header, parse_header
@@ -118,23 +116,6 @@ def file_paths(header: Header) -> tuple[str, ...]:
             raise RpmDbError(f"directory index {index} outside the {len(dirnames)} directory names")
         paths.append(dirnames[index] + basename)
     return tuple(paths)
-
-
-@lru_cache(maxsize=1)
-def _licensing() -> Licensing:
-    return get_spdx_licensing()
-
-
-@lru_cache(maxsize=4096)
-def normalize_license(raw: str) -> str:
-    """The SPDX rendering of ``raw`` when every part of it is a known SPDX id, else ``raw``."""
-    try:
-        parsed = _licensing().parse(raw, validate=True, strict=True)
-    except ExpressionError:
-        return raw
-    except Exception:  # the parser also trips on some garbage (IndexError on "() x OR."): keep raw
-        return raw
-    return str(parsed) if parsed is not None else raw
 
 
 def _metadata(header: Header) -> tuple[tuple[str, str], ...]:

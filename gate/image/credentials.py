@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import CredentialsError
+from gate.image.reference import DOCKER_HUB, DOCKER_HUB_ALIASES
 
-DOCKER_HUB = "docker.io"
-DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/"
 GITHUB_REGISTRY = "ghcr.io"
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from gate import safejson
+from gate.catalog.licenses import spdx_licensing
 from gate.errors import GateError
 from gate.model import Catalog, Distro, Package, PackageLocation
 
@@ -90,13 +91,6 @@ def sanitise(text: str) -> str:
     return cleaned or "x"
 
 
-@functools.lru_cache(maxsize=1)
-def _licensing() -> Any:
-    from license_expression import get_spdx_licensing
-
-    return get_spdx_licensing()
-
-
 @functools.lru_cache(maxsize=4096)
 def license_kind(raw: str) -> tuple[str, str]:
     """Classify one licence string: ``("id", key)``, ``("expression", raw)`` or ``("name", raw)``.
@@ -109,7 +103,7 @@ def license_kind(raw: str) -> tuple[str, str]:
     if not text:
         return ("name", raw)
     try:
-        info = _licensing().validate(text)
+        info = spdx_licensing().validate(text)
     except Exception:  # the library raises assorted errors on odd text
         return ("name", raw)
     invalid = [symbol for symbol in info.invalid_symbols if not _LICENSE_REF.fullmatch(str(symbol))]

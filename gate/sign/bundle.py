@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from gate import safejson
 from gate.errors import VerificationError
+from gate.sign.dsse import IN_TOTO_PAYLOAD_TYPE
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -48,7 +49,6 @@ BUNDLE_MEDIA_TYPES = (
     "application/vnd.dev.sigstore.bundle+json;version=0.3",
     BUNDLE_MEDIA_TYPE,
 )
-IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 DSSE_CONTENT: Final = "dsse-envelope"
 MESSAGE_SIGNATURE_CONTENT: Final = "message-signature"
 CLIENT_TRUST_CONFIG_MEDIA_TYPE = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gate.errors import SigningError
-from gate.sign.bundle import IN_TOTO_PAYLOAD_TYPE, VerifiedBundle, verify_bundle
+from gate.sign.bundle import VerifiedBundle, verify_bundle
+from gate.sign.dsse import IN_TOTO_PAYLOAD_TYPE
 
 if TYPE_CHECKING:  # sigstore is imported inside functions: it costs 0.4 s and `gate --help` stays fast
     from sigstore.dsse import Statement
