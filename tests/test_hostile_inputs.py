@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import resource
+import sqlite3
 import tarfile
 import tracemalloc
 import zlib
@@ -28,6 +29,8 @@ from cryptography.x509.oid import NameOID
 
 from gate import safejson
 from gate.attest.statement import load_predicate
+from gate.catalog import rpmdb
+from gate.catalog.rpmdb import RpmDbError
 from gate.cli import main
 from gate.errors import GateError, LayerError
 from gate.image import filesystem
@@ -405,3 +408,32 @@ def test_tree_marks_signer_claims_unverified_and_survives_wrong_shaped_bundles(
     assert code == 0, err
     signers = [s for a in json.loads(out)["attachments"] for s in a["claimed_signers"]]
     assert len(signers) == len(WRONG_BUNDLES) + 1
+
+
+# -- 5. rpm sqlite memory bomb --------------------------------------------------------------------
+
+
+def generated_rpmdb(tmp_path: Path, sizes: list[int]) -> bytes:
+    """An rpmdb.sqlite of a few KB whose blob column is computed: ``zeroblob(n)`` for each row."""
+    path = tmp_path / "rpmdb.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute(
+            "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, n INTEGER,"
+            " blob BLOB GENERATED ALWAYS AS (zeroblob(n)) VIRTUAL)"
+        )
+        connection.executemany("INSERT INTO Packages (n) VALUES (?)", [(n,) for n in sizes])
+        connection.commit()
+    return path.read_bytes()
+
+
+def test_rpm_sqlite_blob_lengths_are_checked_before_reading(tmp_path: Path) -> None:
+    data = generated_rpmdb(tmp_path, [900_000_000] * 3)  # 2.7 GB in all, asked for by length() only
+    assert len(data) < 16 * 1024
+    with pytest.raises(RpmDbError, match=r"package 1 has a 900000000-byte header \(the limit is"):
+        rpmdb.read_blobs(data)
+
+
+def test_rpm_sqlite_blobs_may_not_add_up_to_more_than_the_file(tmp_path: Path) -> None:
+    data = generated_rpmdb(tmp_path, [MiB] * 4)
+    with pytest.raises(RpmDbError, match=r"header blobs add up to more than the file's \d+ bytes"):
+        rpmdb.read_blobs(data)
