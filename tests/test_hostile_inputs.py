@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import gzip
+import hashlib
 import io
 import json
 import resource
@@ -38,8 +39,10 @@ from gate.image.attachments import CERTIFICATE_ANNOTATION
 from gate.image.build import OCI_LAYER_GZIP, LayerBuilder, build_image
 from gate.image.digest import digest_of
 from gate.image.filesystem import LayeredFileSystem, LayerSource, SpoolLimits
+from gate.image.image import open_image
 from gate.image.layout import OciLayout
 from gate.image.manifest import OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Descriptor, canonical_json
+from gate.image.rootfs import DirFileSystem
 from gate.image.store import referrers_tag
 from gate.tree import BUNDLE_MEDIA_PREFIX
 from tests.helpers import OCI_LAYER_ZSTD, assemble_image, push
@@ -437,3 +440,31 @@ def test_rpm_sqlite_blobs_may_not_add_up_to_more_than_the_file(tmp_path: Path) -
     data = generated_rpmdb(tmp_path, [MiB] * 4)
     with pytest.raises(RpmDbError, match=r"header blobs add up to more than the file's \d+ bytes"):
         rpmdb.read_blobs(data)
+
+
+# -- 8. dir: hashes files by streaming them -----------------------------------------------------
+
+
+def test_dir_source_hashes_a_large_sparse_file_in_chunks(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    with (root / "sparse.img").open("wb") as sparse:
+        sparse.truncate(256 * MiB)  # no disk used; a whole read would allocate 256 MiB
+    (root / "small").write_bytes(b"small")
+    zeros = hashlib.sha256()
+    for _ in range(256):
+        zeros.update(bytes(MiB))
+    tracemalloc.start()
+    try:
+        with open_image(f"dir:{root}") as image:
+            digest = image.digest
+            filesystem = image.filesystem()
+            assert isinstance(filesystem, DirFileSystem)
+            entry = filesystem.stat("sparse.img")
+            assert entry is not None
+            assert filesystem.sha256(entry) == zeros.hexdigest()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert digest.startswith("sha256:")
+    assert peak < 16 * MiB, f"hashing held {peak} bytes at once"

@@ -7,9 +7,11 @@ symlinks are resolved by the image resolver (inside the root), and files are ope
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from gate.errors import GateError, NotFoundError
 from gate.image.filesystem import FileEntry, FileSystem, Kind
 
 DIR_LAYER = "dir"
+_HASH_CHUNK = 1 << 20
 
 
 class DirFileSystem(FileSystem):
@@ -53,6 +56,22 @@ class DirFileSystem(FileSystem):
         return FileEntry(relative, Kind.OTHER, size=0, **common)
 
     def _read(self, index: int, size: int) -> bytes:
+        with self._opened(index) as fd:
+            return os.pread(fd, size, 0)
+
+    def sha256(self, entry: FileEntry) -> str:
+        """The hex sha256 of a regular file, read in chunks (files may be larger than memory)."""
+        if entry.kind is not Kind.FILE or entry.content is None:
+            raise GateError(f"/{entry.path}: not a regular file ({entry.kind.value})")
+        hasher = hashlib.sha256()
+        with self._opened(entry.content[1]) as fd:
+            while chunk := os.read(fd, _HASH_CHUNK):
+                hasher.update(chunk)
+        return hasher.hexdigest()
+
+    @contextlib.contextmanager
+    def _opened(self, index: int) -> Iterator[int]:
+        """A descriptor of the host file, opened without following any symlink."""
         relative = self._host_paths[index]
         host_path = self.root / relative
         # Walk down from the root one component at a time, refusing symlinks at every level:
@@ -69,7 +88,7 @@ class DirFileSystem(FileSystem):
             fd = child
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise GateError(f"cannot read {host_path}: no longer a regular file")
-            return os.pread(fd, size, 0)
+            yield fd
         except OSError as error:
             raise GateError(f"cannot read {host_path}: {error.strerror}") from error
         finally:
@@ -99,10 +118,7 @@ def tree_digest(filesystem: DirFileSystem) -> str:
     """A digest of the listing and contents, so a ``dir:`` scan can be reproduced."""
     hasher = hashlib.sha256()
     for entry in filesystem.walk():
-        if entry.kind is Kind.FILE:
-            detail = hashlib.sha256(filesystem.read_bytes(entry)).hexdigest()
-        else:
-            detail = entry.link_target or ""
+        detail = filesystem.sha256(entry) if entry.kind is Kind.FILE else entry.link_target or ""
         hasher.update(
             f"{entry.path}\0{entry.kind.value}\0{entry.mode:o}\0{detail}\n".encode("utf-8", "surrogateescape")
         )
