@@ -13,10 +13,16 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import resource
+import signal
 import sqlite3
+import subprocess
+import sys
 import tarfile
+import time
 import tracemalloc
+import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +51,7 @@ from gate.image.manifest import OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, 
 from gate.image.rootfs import DirFileSystem
 from gate.image.store import referrers_tag
 from gate.tree import BUNDLE_MEDIA_PREFIX
+from gate.vulndb import VulnDB, import_paths
 from tests.helpers import OCI_LAYER_ZSTD, assemble_image, push
 
 MiB = 1 << 20
@@ -468,3 +475,96 @@ def test_dir_source_hashes_a_large_sparse_file_in_chunks(tmp_path: Path) -> None
         tracemalloc.stop()
     assert digest.startswith("sha256:")
     assert peak < 16 * MiB, f"hashing held {peak} bytes at once"
+
+
+# -- 7. a killed `gate db import` never breaks the database --------------------------------------
+
+
+def osv_zip(path: Path, count: int, *, prefix: str = "GATE") -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for i in range(count):
+            record = {
+                "id": f"{prefix}-{i}",
+                "modified": "2024-01-01T00:00:00Z",
+                "affected": [
+                    {
+                        "package": {"ecosystem": "PyPI", "name": f"pkg-{prefix}-{i}"},
+                        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}]}],
+                    }
+                ],
+            }
+            archive.writestr(f"{prefix}-{i}.json", json.dumps(record))
+    return path
+
+
+def record_count(db_path: Path) -> int:
+    with VulnDB.open(db_path) as db:
+        live, _ = db.record_counts()
+    return live
+
+
+def gate_process(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gate", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_killed_import_leaves_the_old_database_working(tmp_path: Path) -> None:
+    db_path = tmp_path / "vulns.db"
+    import_paths(db_path, [osv_zip(tmp_path / "first.zip", 50, prefix="OLD")])
+    assert record_count(db_path) == 50
+    before = db_path.read_bytes()
+    big = osv_zip(tmp_path / "big.zip", 40_000, prefix="NEW")
+
+    process = gate_process("db", "import", str(big), env={"GATE_DB": str(db_path)})
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".vulns.db.*.new-journal")):  # the import is writing
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, "the import never started writing"
+        time.sleep(0.02)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    assert db_path.read_bytes() == before
+    assert not Path(f"{db_path}-journal").exists()
+    assert record_count(db_path) == 50
+    status = subprocess.run(
+        [sys.executable, "-m", "gate", "db", "status", "--allow-stale-db"],
+        env={**os.environ, "GATE_DB": str(db_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    # and the next import works, leaving no stray working copies behind
+    import_paths(db_path, [osv_zip(tmp_path / "second.zip", 5, prefix="NEXT")])
+    assert record_count(db_path) == 55
+
+
+KILL_MID_TRANSACTION = """
+import os, signal, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA journal_mode=DELETE")
+connection.execute("PRAGMA cache_size=10")  # spill changed pages into the database file early
+connection.execute("BEGIN")
+connection.execute("DELETE FROM records")
+connection.execute("CREATE TABLE filler (x BLOB)")
+for _ in range(200):
+    connection.execute("INSERT INTO filler VALUES (zeroblob(65536))")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_hot_journal_left_by_a_killed_writer_is_rolled_back_on_open(tmp_path: Path) -> None:
+    db_path = tmp_path / "vulns.db"
+    import_paths(db_path, [osv_zip(tmp_path / "first.zip", 20)])
+    writer = subprocess.run([sys.executable, "-c", KILL_MID_TRANSACTION, str(db_path)], check=False)
+    assert writer.returncode == -signal.SIGKILL
+    assert Path(f"{db_path}-journal").exists()  # a hot journal, as an older gate's killed import left
+    assert record_count(db_path) == 20
+    assert not Path(f"{db_path}-journal").exists()

@@ -1,15 +1,20 @@
 """Import OSV records into the store: validate, keep the latest ``modified``, report the rest.
 
 One import is one SQLite transaction: a source that cannot be read (a truncated zip) rolls the
-whole import back, while a single bad record is reported, counted and skipped.
+whole import back, while a single bad record is reported, counted and skipped. The import writes
+into a copy of the database next to it and renames the copy over the original only once it is
+committed, so an import that is killed halfway leaves the old database exactly as it was.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import itertools
 import os
+import stat
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
@@ -18,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from gate.vulndb.errors import VulnDBError
-from gate.vulndb.kev import load_kev
+from gate.vulndb.kev import KevCatalog, load_kev
 from gate.vulndb.osv import InvalidRecord, Record, parse_record
 from gate.vulndb.sources import RawFile, load_sources, parse_content
-from gate.vulndb.store import PreparedRecord, Source, VulnDB, now_utc, prepare
+from gate.vulndb.store import PreparedRecord, Source, VulnDB, copy_db, now_utc, prepare
 
 _BATCH = 256
+NEW_DB_MODE = 0o644
 KEV_SOURCE = "kev"
 Prepared = PreparedRecord | tuple[str, str]
 
@@ -64,6 +70,19 @@ def import_paths(
     require_sources(paths)
     catalog = load_kev(kev) if kev is not None else None
     report = ImportReport()
+    with replacement_for(db_path) as working:
+        _import_into(working, paths, catalog, kev, report, workers)
+    return report
+
+
+def _import_into(
+    db_path: Path,
+    paths: list[Path],
+    catalog: KevCatalog | None,
+    kev: Path | None,
+    report: ImportReport,
+    workers: int | None,
+) -> None:
     db = VulnDB.open_for_writing(db_path)
     try:
         for path in paths:
@@ -79,7 +98,27 @@ def import_paths(
         raise
     finally:
         db.close()
-    return report
+
+
+@contextlib.contextmanager
+def replacement_for(db_path: Path) -> Iterator[Path]:
+    """A private copy of ``db_path`` (an empty path if there is none yet) that replaces it when the
+    block succeeds; on any error, or if the process dies, ``db_path`` is untouched."""
+    descriptor, name = tempfile.mkstemp(dir=db_path.parent, prefix=f".{db_path.name}.", suffix=".new")
+    os.close(descriptor)
+    working = Path(name)
+    try:
+        mode = stat.S_IMODE(db_path.stat().st_mode) if db_path.exists() else NEW_DB_MODE
+        if db_path.exists():
+            copy_db(db_path, working)
+        else:
+            working.unlink()
+        yield working
+        working.chmod(mode)  # mkstemp's copy is private; keep the database's own mode
+        os.replace(working, db_path)
+    finally:
+        working.unlink(missing_ok=True)
+        Path(f"{working}-journal").unlink(missing_ok=True)
 
 
 def import_files(

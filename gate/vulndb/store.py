@@ -14,6 +14,7 @@ tombstones without ``affected`` rows, so an older copy imported later cannot bri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -98,6 +99,32 @@ class Source:
     last_modified: str = ""
 
 
+def recover_hot_journal(path: Path) -> None:
+    """Roll back a transaction a killed writer left in ``<db>-journal`` (an older gate's import):
+    a read-only connection cannot, and would fail on every query. Best effort: a reader that may
+    not write the database's directory still gets the read-only open's own error."""
+    if not Path(f"{path}-journal").exists():
+        return
+    with contextlib.suppress(sqlite3.Error, OSError):
+        connection = sqlite3.connect(path)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            connection.close()
+
+
+def copy_db(source: Path, target: Path) -> None:
+    """A consistent copy of the database ``source`` (a hot journal is rolled back first)."""
+    try:
+        with (
+            contextlib.closing(sqlite3.connect(source)) as origin,
+            contextlib.closing(sqlite3.connect(target)) as copy,
+        ):
+            origin.backup(copy)
+    except sqlite3.Error as error:
+        raise VulnDBError(f"cannot copy {source} to update it: {error}") from error
+
+
 def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -121,6 +148,7 @@ class VulnDB:
             raise VulnDBError(
                 f"no vulnerability database at {path}", hint="run `gate db update` or `gate db import`"
             )
+        recover_hot_journal(path)
         try:
             connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
             connection.execute("PRAGMA query_only=1")
