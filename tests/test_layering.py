@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
     {"intoto"},
     {"publish", "tree", "verify"},
     {"signing", "pipeline"},
+    {"promote"},
     {"run"},
     {"sample", "cli"},
     {"__main__"},
