@@ -40,7 +40,7 @@ from gate.image.manifest import (
 )
 from gate.image.reference import RegistryRef
 from gate.image.store import add_fallback_referrer, as_document, read_fallback_referrers, read_small_blob
-from gate.image.transport import MAX_ERROR_BODY, Transport, origin_of
+from gate.image.transport import MAX_ERROR_BODY, Transport, offline_from_env, origin_of
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +51,20 @@ MAX_TAG_PAGES = 1000
 
 @dataclass
 class RegistryClient:
-    """Talks to any number of registries, one authenticator per host."""
+    """Talks to any number of registries, one authenticator per host.
+
+    ``offline`` (default: ``GATE_OFFLINE``) tells the stages that use this client to skip
+    every optional lookup (the base image); the image itself is still read.
+    """
 
     transport: Transport = field(default_factory=Transport)
     credentials: dict[str, Credentials | None] = field(default_factory=dict)
+    offline: bool = field(default_factory=offline_from_env)
     _auth: dict[str, RegistryAuth] = field(default_factory=dict)
+
+    def with_budget(self, seconds: float) -> RegistryClient:
+        """A client for an optional lookup: same credentials, all requests done within ``seconds``."""
+        return RegistryClient(self.transport.with_budget(seconds), self.credentials, self.offline)
 
     def repository(self, ref: RegistryRef) -> RegistryRepository:
         return RegistryRepository(self, ref.api_host, ref.repository, ref.registry)

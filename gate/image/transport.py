@@ -21,6 +21,7 @@ The rules (docs/security.md lists them with their regression tests):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import ipaddress
 import logging
@@ -53,6 +54,7 @@ DEFAULT_DEADLINE_SECONDS = 60.0
 MIN_TRANSFER_RATE = 256 * 1024
 INSECURE_ENV = "GATE_INSECURE_REGISTRIES"
 DEADLINE_ENV = "GATE_REGISTRY_DEADLINE"
+OFFLINE_ENV = "GATE_OFFLINE"
 _READ_CHUNK = 64 * 1024
 _UNREACHABLE_ERRNOS = {
     errno.ECONNREFUSED: "connection refused",
@@ -96,6 +98,12 @@ def insecure_hosts_from_env(env: dict[str, str] | None = None) -> frozenset[str]
     return frozenset(h.strip() for h in value.replace(" ", ",").split(",") if h.strip())
 
 
+def offline_from_env(env: dict[str, str] | None = None) -> bool:
+    """``GATE_OFFLINE=1`` (or true/yes): skip every optional network lookup."""
+    value = (env if env is not None else os.environ).get(OFFLINE_ENV, "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def _deadline_from_env() -> float:
     value = os.environ.get(DEADLINE_ENV, "")
     try:
@@ -120,6 +128,9 @@ class Deadline:
 
     def remaining(self) -> float:
         return self.expires - time.monotonic()
+
+    def earlier(self, other: Deadline | None) -> Deadline:
+        return other if other is not None and other.expires < self.expires else self
 
     def check(self, what: str) -> None:
         if self.remaining() <= 0:
@@ -158,6 +169,7 @@ class Transport:
     deadline: float = field(default_factory=_deadline_from_env)
     sleep: Callable[[float], None] = time.sleep
     user_agent: str = "gate/0.1"
+    overall: Deadline | None = None  # a budget every request of this transport shares
 
     def __post_init__(self) -> None:
         self.insecure_hosts = frozenset(self.insecure_hosts) | insecure_hosts_from_env()
@@ -194,6 +206,11 @@ class Transport:
             )
         raise RegistryError(f"refusing URL {url[:200]!r}{source}: only http(s) URLs are fetched")
 
+    def with_budget(self, seconds: float) -> Transport:
+        """A transport for optional lookups: all its requests together end within ``seconds``."""
+        retry = dataclasses.replace(self.retry, attempts=min(self.retry.attempts, 2), total_budget=seconds)
+        return dataclasses.replace(self, retry=retry, overall=Deadline.after(seconds))
+
     def stream_deadline(self, size: int | None) -> Deadline:
         """The deadline for a transfer of ``size`` bytes: the base deadline plus a minimum rate."""
         return Deadline.after(self.deadline + (size or 0) / MIN_TRANSFER_RATE)
@@ -218,7 +235,7 @@ class Transport:
         ``stream``, the body is read (bounded) before returning, as requests would.
         ``limit=None`` leaves the size to the caller (a blob, checked against its descriptor).
         """
-        deadline = deadline or Deadline.after(self.deadline)
+        deadline = (deadline or Deadline.after(self.deadline)).earlier(self.overall)
         headers = dict(headers or {})
         self.check_url(url)
         for _hop in range(MAX_REDIRECTS + 1):
