@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gate.cli.options import FormatOption, ImageArgument, InsecureOption, OutputFormat, PlatformOption
+from gate.cli.options import (
+    FormatOption,
+    ImageArgument,
+    InsecureOption,
+    OfflineOption,
+    OutputFormat,
+    PlatformOption,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -55,6 +62,7 @@ def secrets_command(
     fail_on: FailOnOption = None,
     platform: PlatformOption = None,
     insecure_registry: InsecureOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Find secrets (keys, tokens, passwords) in every layer, the image config and its history."""
     from gate.analyze import AnalysisOptions, load_rules
@@ -63,7 +71,7 @@ def secrets_command(
     options = AnalysisOptions(
         config=False, secrets_all=secrets_all, rules_file=rules, max_file_bytes=max_file_bytes
     )
-    reference, digest, result = _analyze(image, platform, insecure_registry, options, ruleset)
+    reference, digest, result = _analyze(image, platform, insecure_registry, offline, options, ruleset)
     if output_format is OutputFormat.json:
         document = {
             "reference": reference,
@@ -97,12 +105,13 @@ def config_check_command(
     fail_on: FailOnOption = None,
     platform: PlatformOption = None,
     insecure_registry: InsecureOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Check an image's configuration: root user, exposed ports, setuid files, caches, age, ..."""
     from gate.analyze import AnalysisOptions
 
     options = AnalysisOptions(secrets=False, max_age_days=max_age_days, base_layers=base_layers)
-    reference, digest, result = _analyze(image, platform, insecure_registry, options, None)
+    reference, digest, result = _analyze(image, platform, insecure_registry, offline, options, None)
     if output_format is OutputFormat.json:
         document = {
             "reference": reference,
@@ -121,6 +130,7 @@ def _analyze(
     reference: str,
     platform: str | None,
     insecure: list[str] | None,
+    offline: bool,
     options: AnalysisOptions,
     rules: RuleSet | None,
 ) -> tuple[str, str, AnalysisResult]:
@@ -132,7 +142,8 @@ def _analyze(
     from gate.cli.progress import stage
     from gate.pipeline import read_image
 
-    with read_image(reference, platform=platform, client=registry_client(insecure), progress=stage) as read:
+    client = registry_client(insecure, offline=offline)
+    with read_image(reference, platform=platform, client=client, progress=stage) as read:
         if options.base_layers is None and read.base is not None:
             options = replace(options, base_layers=read.base.layer_count)
         with stage("catalog packages"):

@@ -49,7 +49,20 @@ InsecureOption = Annotated[
 ]
 
 
-def registry_client(insecure: list[str] | None):  # noqa: ANN201 - lazy import keeps --help fast
+OfflineOption = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        envvar="GATE_OFFLINE",
+        help="Skip every optional network lookup (the base image, unless cached); "
+        "the image itself is still read. Also GATE_OFFLINE=1.",
+    ),
+]
+
+
+def registry_client(insecure: list[str] | None, *, offline: bool = False):  # noqa: ANN201 - lazy import keeps --help fast
     from gate.image import RegistryClient, Transport
 
-    return RegistryClient(transport=Transport(insecure_hosts=insecure or ()))
+    client = RegistryClient(transport=Transport(insecure_hosts=insecure or ()))
+    client.offline = client.offline or offline
+    return client

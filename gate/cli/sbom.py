@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gate.cli.options import InsecureOption, OptionalImageArgument, PlatformOption
+from gate.cli.options import InsecureOption, OfflineOption, OptionalImageArgument, PlatformOption
 
 
 class SbomOutput(enum.StrEnum):
@@ -45,6 +45,7 @@ def sbom_command(
     ] = None,
     platform: PlatformOption = None,
     insecure_registry: InsecureOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Catalog every OS and language package in an image and write a CycloneDX 1.6 or SPDX 2.3 SBOM.
 
@@ -62,7 +63,7 @@ def sbom_command(
         catalog = read_sbom(from_file)
     else:
         assert image is not None
-        client = registry_client(insecure_registry)
+        client = registry_client(insecure_registry, offline=offline)
         catalog = catalog_reference(
             image, platform=platform, client=client, base_reference=base_image, progress=stage
         )

@@ -12,6 +12,7 @@ from gate.cli.db import AllowStaleOption, DbOption, MaxAgeOption
 from gate.cli.options import (
     FormatOption,
     InsecureOption,
+    OfflineOption,
     OptionalImageArgument,
     OutputFormat,
     PlatformOption,
@@ -52,6 +53,7 @@ def scan_command(
     allow_stale_db: AllowStaleOption = False,
     platform: PlatformOption = None,
     insecure_registry: InsecureOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Find known vulnerabilities (OSV), embedded secrets and risky configuration in an image.
 
@@ -80,7 +82,8 @@ def scan_command(
         scan = scan_sbom(sbom, options, progress=stage)
     else:
         assert image is not None
-        scan = scan_image(image, options, client=registry_client(insecure_registry), progress=stage)
+        client = registry_client(insecure_registry, offline=offline)
+        scan = scan_image(image, options, client=client, progress=stage)
     report = scan.report()
     _write(report, scan.matches, scan.analysis, output_format, output)
     if threshold is not None:
