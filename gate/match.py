@@ -6,8 +6,10 @@ schema's evaluation); this module decides what to look up and turns hits into fi
 Which name and version are looked up: the source package for Debian and Ubuntu (their
 advisories are keyed by it) and Alpine (by origin); ``group:artifact`` for Maven; the package
 name otherwise. Language packages owned by an OS package (``owned-by`` metadata) are left to
-the OS advisories. One vulnerability in one package is one finding: records whose ids and
-aliases overlap are merged, and the finding cites every record and range that matched.
+the OS advisories. One vulnerability in one package is one finding: records whose ids, aliases
+and ``upstream`` ids overlap are merged, and the finding cites every record and range that
+matched. Distro notices (USN, DSA, DLA) restate the vulnerability records they list in
+``upstream``: they are shown as the ``advisories`` of those findings, not as findings.
 """
 
 from __future__ import annotations
@@ -37,11 +39,21 @@ from gate.vulndb.ranges import (
 )
 from gate.vulndb.store import VulnDB
 
-__all__ = ["Finding", "MatchResult", "Matcher", "Unverified", "evaluate", "lookup_for", "match_packages"]
+__all__ = [
+    "Finding",
+    "MatchResult",
+    "Matcher",
+    "Unverified",
+    "evaluate",
+    "lookup_for",
+    "lookups_for",
+    "match_packages",
+]
 
 OS_PURL_TYPES = frozenset({"deb", "apk", "rpm"})
 _CVE_IN_ID = re.compile(r"(?:[A-Z]+-)?(CVE-\d{4}-\d+)")
 _BY_SOURCE_PACKAGE = frozenset({"Debian", "Ubuntu", "Alpine"})
+_RHEL_REPOSITORIES = ("baseos", "appstream", "crb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +92,7 @@ class Finding:
     fixed_versions: tuple[str, ...]
     evidence: tuple[Evidence, ...]
     known_exploited: KnownExploited | None = None  # listed in CISA's KEV catalog under one of its CVEs
+    advisories: tuple[str, ...] = ()  # notices (USN, DSA, DLA) that restate this vulnerability
 
     @property
     def fix_available(self) -> bool:
@@ -137,6 +150,33 @@ def lookup_for(package: Package) -> Lookup | None:
     return Lookup(ecosystem, package.name, package.version)
 
 
+def lookups_for(package: Package) -> list[Lookup]:
+    """Every (ecosystem, name, version) a package's advisories may be filed under.
+
+    Ubuntu files what only an Ubuntu Pro subscription fixes (ESM, universe, and every package of a
+    release past standard support) under ``Ubuntu:Pro:<release>:LTS``, beside the release's own
+    ``Ubuntu:<release>:LTS``: an LTS image's packages are looked up in both. The FIPS variants
+    (``Ubuntu:Pro:FIPS...``) are not: nothing in an image says it runs the FIPS packages.
+    Red Hat files advisories per repository of a product stream
+    (``Red Hat:enterprise_linux:9::baseos``); an rpm database does not record the repository a
+    package came from, so a RHEL package is looked up in the main stream's BaseOS, AppStream and
+    CodeReady Builder. Extended-support streams (``rhel_eus:9.2``) need a subscription the image
+    does not reveal and are not looked up.
+    """
+    lookup = lookup_for(package)
+    if lookup is None:
+        return []
+    parts = lookup.ecosystem.split(":")
+    if parts[0] == "Ubuntu" and len(parts) == 3 and parts[2] == "LTS":
+        return [lookup, Lookup(f"Ubuntu:Pro:{parts[1]}:LTS", lookup.name, lookup.version)]
+    if parts[:2] == ["Red Hat", "enterprise_linux"] and len(parts) == 3:
+        return [
+            Lookup(f"{lookup.ecosystem}::{repository}", lookup.name, lookup.version)
+            for repository in _RHEL_REPOSITORIES
+        ]
+    return [lookup]
+
+
 def _maven_name(package: Package) -> str:
     if ":" in package.name:
         return package.name
@@ -183,40 +223,46 @@ class Matcher:
             return self._match_batch(packages)
 
     def _match_batch(self, packages: list[Package]) -> list[tuple[list[Finding], list[Unverified]]]:
-        lookups = [lookup_for(package) for package in packages]
-        keys = [
-            None if lookup is None else (lookup.ecosystem, normalise_name(lookup.ecosystem, lookup.name))
-            for lookup in lookups
+        # (package position, lookup key, version): a package may be filed under several ecosystems.
+        lookups = [
+            (position, (lookup.ecosystem, normalise_name(lookup.ecosystem, lookup.name)), lookup.version)
+            for position, package in enumerate(packages)
+            for lookup in lookups_for(package)
         ]
-        self._load({key for key in keys if key is not None})
+        self._load({key for _, key, _ in lookups})
         # Decoded for this batch only: freed before the garbage collector resumes.
-        present = {key: stored for key in keys if key is not None and (stored := self._packages[key])}
+        present = {key: stored for _, key, _ in lookups if (stored := self._packages[key])}
         summaries = decode_all([stored.summary for stored in present.values()])
         indexes = {
             key: PackageIndex(summary, stored.scheme, stored.entries)
             for (key, stored), summary in zip(present.items(), summaries, strict=True)
         }
-        versions = [
-            indexes[key].place(lookup.version) if key in indexes and lookup else None
-            for key, lookup in zip(keys, lookups, strict=True)
+        placed = [
+            (position, key, indexes[key].place(version))
+            for position, key, version in lookups
+            if key in indexes
         ]
         self._load_entries(
-            {
-                key: indexes[key]
-                for key, version in zip(keys, versions, strict=True)
-                if key in indexes and version is not None and indexes[key].needs_entries(version)
-            }
+            {key: indexes[key] for _, key, version in placed if indexes[key].needs_entries(version)}
         )
-        evaluated = [
-            self._evaluate(package, indexes[key], version) if key in indexes and version else ({}, [])
-            for package, key, version in zip(packages, keys, versions, strict=True)
+        hits: list[dict[str, list[Hit]]] = [{} for _ in packages]
+        unverified: list[list[Unverified]] = [[] for _ in packages]
+        versions: list[Placed | None] = [None for _ in packages]
+        for position, key, version in placed:
+            found, not_compared = self._evaluate(packages[position], indexes[key], version)
+            for record_id, group in found.items():
+                hits[position].setdefault(record_id, []).extend(group)
+            unverified[position].extend(not_compared)
+            versions[position] = version
+        self._load_details([hit for package_hits in hits for group in package_hits.values() for hit in group])
+        return [
+            (self._with_known_exploited(self._findings(package, version, package_hits)), package_unverified)
+            if package_hits and version
+            else ([], package_unverified)
+            for package, version, package_hits, package_unverified in zip(
+                packages, versions, hits, unverified, strict=True
+            )
         ]
-        self._load_details([hit for hits, _ in evaluated for group in hits.values() for hit in group])
-        results = [
-            (self._findings(package, version, hits) if hits and version else [], unverified)
-            for package, version, (hits, unverified) in zip(packages, versions, evaluated, strict=True)
-        ]
-        return [(self._with_known_exploited(findings), unverified) for findings, unverified in results]
 
     def _with_known_exploited(self, findings: list[Finding]) -> list[Finding]:
         """Mark findings listed in the KEV catalog (the entry added first when several CVEs are)."""
@@ -307,20 +353,53 @@ class Matcher:
 
     def _names(self, record_ids: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(aliases, related ids) of a group of records; groups recur across packages (an advisory
-        names every subpackage), and the related lists can be long."""
+        names every subpackage), and the related lists can be long. A notice that stands alone
+        (see :func:`_is_notice`) lists what it restates under related: it is not each of them."""
         if record_ids not in self._group_names:
-            facts = [self._facts[record_id][1] for record_id in record_ids]
-            names = set(record_ids) | {alias for item in facts for alias in item.get("aliases") or []}
-            related = {value for item in facts for value in item.get("related") or []} - names
-            self._group_names[record_ids] = (tuple(sorted(names - {record_ids[0]})), tuple(sorted(related)))
+            facts = {record_id: self._facts[record_id][1] for record_id in record_ids}
+            names = {name for record_id, item in facts.items() for name in _names_of(record_id, item)}
+            related = {value for item in facts.values() for value in item.get("related") or []}
+            related |= {
+                value
+                for record_id, item in facts.items()
+                if _is_notice(record_id, item)
+                for value in item.get("upstream") or []
+            }
+            self._group_names[record_ids] = (
+                tuple(sorted(names - {record_ids[0]})),
+                tuple(sorted(related - names)),
+            )
         return self._group_names[record_ids]
 
     def _findings(self, package: Package, version: Placed, hits: dict[str, list[Hit]]) -> list[Finding]:
-        groups = _group_by_alias({record_id: self._facts[record_id][1] for record_id in hits})
-        return [self._finding(package, version, group, hits) for group in groups]
+        facts = {record_id: self._facts[record_id][1] for record_id in hits}
+        notices = {record_id for record_id, item in facts.items() if _is_notice(record_id, item)}
+        groups = _group_by_alias({record_id: facts[record_id] for record_id in facts.keys() - notices})
+        group_names = [
+            {name for record_id in group for name in _names_of(record_id, facts[record_id])}
+            for group in groups
+        ]
+        advisories: list[set[str]] = [set() for _ in groups]
+        for notice in sorted(notices):
+            restated = set(facts[notice].get("upstream") or [])
+            targets = [index for index, names in enumerate(group_names) if names & restated]
+            if not targets:  # what it restates did not match (or is not in the database): it stands alone
+                groups.append([notice])
+                advisories.append(set())
+            for index in targets:
+                advisories[index].add(notice)
+        return [
+            self._finding(package, version, group, hits, tuple(sorted(notes)))
+            for group, notes in zip(groups, advisories, strict=True)
+        ]
 
     def _finding(
-        self, package: Package, version: Placed, record_ids: list[str], hits: dict[str, list[Hit]]
+        self,
+        package: Package,
+        version: Placed,
+        record_ids: list[str],
+        hits: dict[str, list[Hit]],
+        advisories: tuple[str, ...] = (),
     ) -> Finding:
         records = {record_id: self._facts[record_id] for record_id in record_ids}
         primary = record_ids[0]
@@ -351,6 +430,7 @@ class Matcher:
             rating=max(ratings, key=lambda rating: (rating.severity, rating.score or 0.0)),
             fixed_versions=tuple(value for value, _position in sorted(fixed.items(), key=_by_position)),
             evidence=tuple(evidence),
+            advisories=advisories,
         )
 
 
@@ -381,8 +461,26 @@ def _by_position(item: tuple[str, int]) -> int:
     return item[1]
 
 
+def _is_notice(record_id: str, facts: dict[str, Any]) -> bool:
+    """A distro notice (USN, DSA, DLA): it names, in ``upstream``, the vulnerabilities it fixes,
+    and is not itself one (its id names no CVE). It restates those records' findings."""
+    return bool(facts.get("upstream")) and not _CVE_IN_ID.fullmatch(record_id)
+
+
+def _names_of(record_id: str, facts: dict[str, Any]) -> list[str]:
+    """The ids a vulnerability record is known by: its id, aliases, ``upstream`` (OSV 1.7: the CVE
+    of UBUNTU-CVE-... and DEBIAN-CVE-... records) and the CVE its id names (Ubuntu's schema 1.6
+    records, which put it under related)."""
+    names = [record_id, *(facts.get("aliases") or [])]
+    if not _is_notice(record_id, facts):
+        names.extend(facts.get("upstream") or [])
+    if (match := _CVE_IN_ID.fullmatch(record_id)) and match.group(1) != record_id:
+        names.append(match.group(1))
+    return names
+
+
 def _group_by_alias(records: dict[str, dict[str, Any]]) -> list[list[str]]:
-    """Record ids whose id/alias sets overlap, transitively; each group sorted."""
+    """Record ids whose names (:func:`_names_of`) overlap, transitively; each group sorted."""
     parent = {record_id: record_id for record_id in records}
 
     def find(item: str) -> str:
@@ -393,7 +491,7 @@ def _group_by_alias(records: dict[str, dict[str, Any]]) -> list[list[str]]:
 
     owner: dict[str, str] = {}
     for record_id in sorted(records):
-        for name in [record_id, *(records[record_id].get("aliases") or [])]:
+        for name in _names_of(record_id, records[record_id]):
             if name in owner:
                 parent[find(record_id)] = find(owner[name])
             else:

@@ -205,7 +205,7 @@ def test_sqlite_built_db_epoch_old_filenames_and_gpg_pubkey(tmp_path: Path) -> N
     assert (foo.source_name, foo.source_version) == ("foo-src", "1.2-3.el9")
     assert foo.files == ("/usr/bin/foo", "/etc/foo.conf", "/usr/bin/bar")
     assert foo.licenses == ("GPL-2.0-or-later",)
-    assert foo.ecosystem == "Red Hat"
+    assert foo.ecosystem == "Red Hat:enterprise_linux:9"
     assert foo.metadata == (("size", "42"), ("vendor", "Example"))
     assert foo.locations[0].path == "/usr/lib/sysimage/rpm/rpmdb.sqlite"
     assert withepoch.version == "2:1.2-3.el9"

@@ -1,7 +1,8 @@
 """Which operating system an image is: ``/etc/os-release`` and its fallbacks.
 
 Gives the purl ``distro`` qualifier (``debian-12``) and the OSV ecosystem its OS packages'
-advisories live in (``Debian:12``, ``Alpine:v3.19``, ``AlmaLinux:9``, ``Ubuntu:22.04:LTS``).
+advisories live in (``Debian:12``, ``Alpine:v3.19``, ``AlmaLinux:9``, ``Ubuntu:22.04:LTS``,
+``Red Hat:enterprise_linux:9``).
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ def osv_ecosystem(distro: Distro | None) -> str:
         case "rocky":
             return f"Rocky Linux:{major}"
         case "rhel":
-            return "Red Hat"
+            # Red Hat files advisories per product stream and repository
+            # ("Red Hat:enterprise_linux:9::baseos"); gate.match looks up the repositories.
+            return f"Red Hat:enterprise_linux:{major}" if major else "Red Hat"
         case "opensuse-leap":
             return f"openSUSE:Leap {major_minor}"
         case "sles":

@@ -70,6 +70,7 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "id": finding.id,
         "aliases": list(finding.aliases),
         "related": list(finding.related),
+        "advisories": list(finding.advisories),
         "summary": finding.summary,
         "severity": finding.rating.to_json(),
         "fixed_versions": list(finding.fixed_versions),
