@@ -345,7 +345,7 @@ class Matcher:
     def _rating(self, hit: Hit) -> Rating:
         rest = self._entries[hit.affected_id][2]
         # The record's rating, shared by its entries, unless the entry has severities of its own.
-        own = "severity" in rest or "database_specific" in rest
+        own = "severity" in rest or "database_specific" in rest or "ecosystem_specific" in rest
         key = (hit.record_id, hit.affected_id if own else -1)
         if key not in self._ratings:
             self._ratings[key] = rate(self._facts[hit.record_id][1], rest)

@@ -3,8 +3,9 @@
 Order of evidence: CVSS vectors on the matched ``affected[]`` entry, then the record's
 top-level vectors (the newest CVSS version present wins: v4, then v3.x, then v2), then a
 qualitative word from ``database_specific.severity`` (entry, then record), Ubuntu's
-priority, and the Red Hat style word AlmaLinux and Rocky put in front of their summaries
-("Important: ..."). Scores come from the ``cvss`` package (FIRST's reference formulas).
+priority, Debian's urgency (``ecosystem_specific.urgency``), and the Red Hat style word
+AlmaLinux and Rocky put in front of their summaries ("Important: ..."). Scores come from the
+``cvss`` package (FIRST's reference formulas).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Rating:
     severity: Severity
     score: float | None = None
     vector: str = ""
-    source: str = ""  # "CVSS_V3", "database_specific", "Ubuntu", "summary"
+    source: str = ""  # "CVSS_V3", "database_specific", "Ubuntu", "Debian", "summary"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"level": self.severity.label, "source": self.source}
@@ -138,4 +139,12 @@ def _qualitative(holder: dict[str, Any]) -> Rating | None:
     for item in holder.get("severity") or []:
         if item.get("type") == "Ubuntu" and str(item.get("score", "")).lower() in _WORDS:
             return Rating(_WORDS[str(item["score"]).lower()], source="Ubuntu")
+    # Per release, on an affected entry: Debian's tracker urgency, Ubuntu's priority (schema 1.6).
+    # "not yet assigned" and "end-of-life" are no rating.
+    specific = holder.get("ecosystem_specific")
+    if isinstance(specific, dict):
+        for key, source in (("urgency", "Debian"), ("ubuntu_priority", "Ubuntu")):
+            word = specific.get(key)
+            if isinstance(word, str) and word.strip().lower() in _WORDS:
+                return Rating(_WORDS[word.strip().lower()], source=source)
     return None

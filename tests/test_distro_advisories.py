@@ -204,3 +204,250 @@ def test_ubuntu_pro_esm_release(ubuntu_db: Path, tmp_path: Path) -> None:
     assert _by_package(_scan(_ubuntu_root(tmp_path, "fixed", "16.04", fixed), ubuntu_db)) == {
         "coreutils": ["UBUNTU-CVE-2016-2781"]
     }
+
+
+# -- AlmaLinux and Red Hat: an rpm database made by the real rpm tool ------------------------------
+
+
+def _rpm_root(tmp_path: Path, name: str, os_release: str, packages: list[tuple[str, str]]) -> Path:
+    """A root whose sqlite rpm database lists ``packages`` ((name, [epoch:]version-release)),
+    each built by rpmbuild and recorded by `rpm -i --justdb`, as a RHEL-family image has them."""
+    for tool in ("rpm", "rpmbuild"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing: install Debian's rpm package (.ci/run does)")
+    root = _root(tmp_path, name, os_release, {})
+    top = tmp_path / f"{name}-rpmbuild"
+    rpm = ["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"]
+    subprocess.run([*rpm, "--initdb"], check=True)
+    for package, evr in packages:
+        epoch, _, version_release = evr.rpartition(":")
+        version, release = version_release.split("-", 1)
+        spec = top / f"{package}.spec"
+        spec.parent.mkdir(parents=True, exist_ok=True)
+        spec.write_text(
+            f"Name: {package}\n{f'Epoch: {epoch}' if epoch else ''}\nVersion: {version}\nRelease: {release}\n"
+            "Summary: a package at an advisory's version\nLicense: MIT\nBuildArch: noarch\n"
+            "%description\nBuilt by gate's tests.\n%files\n"
+        )
+        subprocess.run(
+            ["rpmbuild", "-bb", "--quiet", "--define", f"_topdir {top}", str(spec)],
+            check=True,
+            capture_output=True,
+        )
+        [built] = (top / "RPMS" / "noarch").glob(f"{package}-{version}-{release}.noarch.rpm")
+        subprocess.run(
+            [*rpm, "-i", "--justdb", "--nodeps", "--noscripts", "--notriggers", str(built)],
+            check=True,
+            capture_output=True,  # Debian's rpm warns that it is not the system's package manager
+        )
+    assert (root / "var/lib/rpm/rpmdb.sqlite").is_file()
+    return root
+
+
+ALMA_9 = (
+    'NAME="AlmaLinux"\nVERSION="9.2 (Turquoise Kodkod)"\nID="almalinux"\nID_LIKE="rhel centos fedora"\n'
+    'VERSION_ID="9.2"\n'
+)
+RHEL_9 = (
+    'NAME="Red Hat Enterprise Linux"\nVERSION="9.2 (Plow)"\nID="rhel"\nID_LIKE="fedora"\nVERSION_ID="9.2"\n'
+)
+
+
+@pytest.fixture(scope="module")
+def rpm_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("rpm")
+    (work / "redhat").mkdir()
+    (work / "redhat" / "RHSA-2023:5453.json").write_text(json.dumps(RHSA_2023_5453))
+    path = work / "v.db"
+    report = import_paths(path, [ALMALINUX, work / "redhat"], kev=KEV)
+    assert (report.added, report.invalid) == (3, [])
+    return path
+
+
+def test_almalinux_before_and_at_fix_epochs_included(rpm_db: Path, tmp_path: Path) -> None:
+    # ALSA-2023:5453: glibc fixed in 2.34-60.el9_2.7 (no epoch); ALSA-2022:6224: openssl fixed in
+    # 1:3.0.1-41.el9_0. The "openssl" built without an epoch at a higher version-release is still
+    # older than the fix: rpm compares the epoch first.
+    before = [
+        ("glibc", "2.34-60.el9_2.6"),
+        ("openssl-libs", "1:3.0.1-40.el9_0"),
+        ("openssl", "3.0.1-43.el9_0"),
+    ]
+    vulnerable = _scan(_rpm_root(tmp_path, "before", ALMA_9, before), rpm_db)
+    assert _by_package(vulnerable) == {
+        "glibc": ["ALSA-2023:5453"],
+        "openssl": ["ALSA-2022:6224"],
+        "openssl-libs": ["ALSA-2022:6224"],
+    }
+    by_package = {finding.package.name: finding for finding in vulnerable}
+    assert by_package["openssl-libs"].package.version == "1:3.0.1-40.el9_0"
+    assert by_package["openssl-libs"].fixed_versions == ("1:3.0.1-41.el9_0",)
+    assert by_package["glibc"].evidence[0].ecosystem == "AlmaLinux:9"
+    assert by_package["glibc"].rating.severity.label == "high"  # "Important:" in the summary
+    # the ALSA lists the CVEs it fixes under related; CVE-2023-4911 is in CISA's catalog
+    known = by_package["glibc"].known_exploited
+    assert known is not None and known.cve == "CVE-2023-4911"
+    at_fix = [
+        ("glibc", "2.34-60.el9_2.7"),
+        ("openssl-libs", "1:3.0.1-41.el9_0"),
+        ("openssl", "1:3.0.1-41.el9_0"),
+    ]
+    assert _scan(_rpm_root(tmp_path, "fixed", ALMA_9, at_fix), rpm_db) == []
+
+
+# Red Hat's OSV records are not available here. This one is written in the shape Red Hat
+# publishes (RHSA id, CVEs in `upstream`, one entry per product stream and repository, ecosystem
+# "Red Hat:<stream>:<release>::<repository>", epoch-qualified fixes). Its facts come from
+# ALSA-2023:5453 above, AlmaLinux's rebuild of RHSA-2023:5453 (same errata number, same glibc
+# fix); the extended-update-support entry's version is ours, to show that stream is not used.
+RHSA_2023_5453 = {
+    "id": "RHSA-2023:5453",
+    "modified": "2023-10-05T00:00:00Z",
+    "published": "2023-10-05T00:00:00Z",
+    "upstream": ["CVE-2023-4527", "CVE-2023-4806", "CVE-2023-4813", "CVE-2023-4911"],
+    "summary": "Important: glibc security update",
+    "affected": [
+        {
+            "package": {"ecosystem": f"Red Hat:enterprise_linux:9::{repository}", "name": name},
+            "ranges": [
+                {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "0:2.34-60.el9_2.7"}]}
+            ],
+        }
+        for repository, name in (("baseos", "glibc"), ("appstream", "glibc-devel"), ("crb", "glibc-static"))
+    ]
+    + [
+        {
+            "package": {"ecosystem": "Red Hat:rhel_eus:9.0::baseos", "name": "glibc"},
+            "ranges": [
+                {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "0:2.34-28.el9_0.99"}]}
+            ],
+        }
+    ],
+}
+
+
+def test_red_hat_images_match_the_red_hat_streams(rpm_db: Path, tmp_path: Path) -> None:
+    before = [
+        ("glibc", "2.34-60.el9_2.6"),
+        ("glibc-devel", "2.34-60.el9_2.6"),
+        ("glibc-static", "2.34-60.el9_2.6"),
+    ]
+    vulnerable = _scan(_rpm_root(tmp_path, "before", RHEL_9, before), rpm_db)
+    assert _by_package(vulnerable) == {name: ["RHSA-2023:5453"] for name, _ in before}  # not the ALSA
+    glibc = next(finding for finding in vulnerable if finding.package.name == "glibc")
+    assert glibc.package.ecosystem == "Red Hat:enterprise_linux:9"
+    assert [item.ecosystem for item in glibc.evidence] == ["Red Hat:enterprise_linux:9::baseos"]
+    assert glibc.fixed_versions == ("0:2.34-60.el9_2.7",) and glibc.rating.severity.label == "high"
+    assert "CVE-2023-4911" in glibc.related and glibc.known_exploited is not None
+    at_fix = [(name, "2.34-60.el9_2.7") for name, _ in before]
+    assert _scan(_rpm_root(tmp_path, "fixed", RHEL_9, at_fix), rpm_db) == []
+
+
+# -- Debian: one test per record shape OSV publishes ----------------------------------------------
+
+DEBIAN_12 = (
+    'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'
+)
+DEBIAN_10 = (
+    'PRETTY_NAME="Debian GNU/Linux 10 (buster)"\nID=debian\nVERSION_ID="10"\nVERSION_CODENAME=buster\n'
+)
+
+
+def _record_json(record_id: str, affected: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    return {"id": record_id, "modified": "2024-01-01T00:00:00Z", "published": "2023-10-03T00:00:00Z",
+            **fields, "affected": affected}  # fmt: skip
+
+
+def _debian_entry(release: str, source: str, fixed: str | None, **specific: str) -> dict[str, Any]:
+    events: list[dict[str, str]] = [{"introduced": "0"}, *([{"fixed": fixed}] if fixed else [])]
+    entry: dict[str, Any] = {
+        "package": {"ecosystem": f"Debian:{release}", "name": source},
+        "ranges": [{"type": "ECOSYSTEM", "events": events}],
+    }
+    if specific:
+        entry["ecosystem_specific"] = specific
+    return entry
+
+
+# Shapes, from osv.dev's Debian converters (google/osv.dev):
+# - DSA and DLA (vulnfeeds/tools/debian/debian_converter/convert_debian.py, from the security
+#   tracker's data/DSA/list and data/DLA/list): summary "<source> - security update", empty
+#   aliases and related, the advisory's CVEs in `upstream`, one entry per release with the
+#   source package and an ECOSYSTEM range "introduced 0" plus the release's fixed version.
+# - DEBIAN-CVE (vulnfeeds/cmd/converters/debian/main.go, from the tracker's JSON): id
+#   "DEBIAN-" + the CVE, `upstream` [the CVE], one entry per release with
+#   `ecosystem_specific.urgency`, "introduced 0" and the fixed version when the release is
+#   resolved, no fix when it is open.
+# Facts (ids, packages, releases, fixed versions, CVEs) are those of the published advisories:
+# DSA-5514-1 (glibc, bookworm, CVE-2023-4911), DLA-3613-1 (curl, buster), CVE-2023-4911 in the
+# tracker, and CVE-2010-4756 (glibc, "unimportant", never fixed). Timestamps and urgencies' words
+# for CVE-2023-4911 are ours.
+DEBIAN_RECORDS = [
+    _record_json("DSA-5514-1", [_debian_entry("12", "glibc", "2.36-9+deb12u3")],
+                 summary="glibc - security update", aliases=[], related=[], upstream=["CVE-2023-4911"]),
+    _record_json("DLA-3613-1", [_debian_entry("10", "curl", "7.64.0-4+deb10u7")],
+                 summary="curl - security update", aliases=[], related=[],
+                 upstream=["CVE-2023-28321", "CVE-2023-28322", "CVE-2023-38546"]),
+    _record_json("DEBIAN-CVE-2023-4911", [_debian_entry("12", "glibc", "2.36-9+deb12u3", urgency="high")],
+                 upstream=["CVE-2023-4911"]),
+    _record_json("DEBIAN-CVE-2010-4756", [_debian_entry("12", "glibc", None, urgency="unimportant")],
+                 upstream=["CVE-2010-4756"]),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def debian_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("debian")
+    for record in DEBIAN_RECORDS:
+        (work / f"{record['id']}.json").write_text(json.dumps(record))
+    path = work / "v.db"
+    assert import_paths(path, [work], kev=KEV).added == len(DEBIAN_RECORDS)
+    return path
+
+
+def _debian_root(tmp_path: Path, name: str, os_release: str, packages: list[tuple[str, str, str]]) -> Path:
+    return _root(tmp_path, name, os_release, {"var/lib/dpkg/status": _dpkg_status(packages)})
+
+
+def test_debian_cve_with_a_fix_and_the_dsa_that_restates_it(debian_db: Path, tmp_path: Path) -> None:
+    before = _scan(
+        _debian_root(tmp_path, "before", DEBIAN_12, [("libc6", "glibc", "2.36-9+deb12u2")]), debian_db
+    )
+    fixed_cve = next(finding for finding in before if finding.id == "DEBIAN-CVE-2023-4911")
+    assert fixed_cve.aliases == ("CVE-2023-4911",) and fixed_cve.advisories == ("DSA-5514-1",)
+    assert fixed_cve.fixed_versions == ("2.36-9+deb12u3",) and fixed_cve.known_exploited is not None
+    assert (fixed_cve.rating.severity.label, fixed_cve.rating.source) == ("high", "Debian")  # urgency
+    assert "DSA-5514-1" not in {finding.id for finding in before}
+    at_fix = _scan(
+        _debian_root(tmp_path, "fixed", DEBIAN_12, [("libc6", "glibc", "2.36-9+deb12u3")]), debian_db
+    )
+    assert [finding.id for finding in at_fix] == ["DEBIAN-CVE-2010-4756"]
+
+
+def test_debian_cve_without_a_fix(debian_db: Path, tmp_path: Path) -> None:
+    found = _scan(
+        _debian_root(tmp_path, "root", DEBIAN_12, [("libc-bin", "glibc", "2.36-9+deb12u4")]), debian_db
+    )
+    [unfixed] = found
+    assert (unfixed.id, unfixed.aliases, unfixed.fixed_versions) == (
+        "DEBIAN-CVE-2010-4756",
+        ("CVE-2010-4756",),
+        (),
+    )
+    assert not unfixed.fix_available
+    assert (unfixed.rating.severity.label, unfixed.rating.source) == ("low", "Debian")  # "unimportant"
+
+
+def test_a_dla_without_per_cve_records_is_its_own_finding(debian_db: Path, tmp_path: Path) -> None:
+    before = _scan(
+        _debian_root(tmp_path, "before", DEBIAN_10, [("libcurl4", "curl", "7.64.0-4+deb10u6")]), debian_db
+    )
+    [dla] = before
+    assert (dla.id, dla.advisories, dla.fixed_versions) == ("DLA-3613-1", (), ("7.64.0-4+deb10u7",))
+    assert dla.related == ("CVE-2023-28321", "CVE-2023-28322", "CVE-2023-38546")
+    assert (
+        _scan(
+            _debian_root(tmp_path, "fixed", DEBIAN_10, [("libcurl4", "curl", "7.64.0-4+deb10u7")]), debian_db
+        )
+        == []
+    )
