@@ -156,8 +156,8 @@ def test_ubuntu_before_and_at_each_fix(ubuntu_db: Path, tmp_path: Path) -> None:
     # KEV and VEX written against the CVE apply: CVE-2023-4911 is in CISA's catalog.
     known = by_package["libc-bin"].known_exploited
     assert known is not None and (known.cve, known.date_added) == ("CVE-2023-4911", "2023-11-21")
-    fixed = _scan(_ubuntu_root(tmp_path, "fixed", "22.04", at_fix), ubuntu_db)
-    assert _by_package(fixed) == {
+    after = _scan(_ubuntu_root(tmp_path, "fixed", "22.04", at_fix), ubuntu_db)
+    assert _by_package(after) == {
         "coreutils": ["UBUNTU-CVE-2016-2781"],
         "gpgv": ["UBUNTU-CVE-2022-3219"],
         "libnode72": ["UBUNTU-CVE-2024-0727"],
