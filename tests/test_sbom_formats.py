@@ -241,7 +241,7 @@ def test_cyclonedx_validates_against_schema(cyclonedx_validator: Any, epoch: Non
     assert bom["metadata"]["timestamp"] == "2023-11-14T22:13:20Z"
     assert bom["metadata"]["tools"]["components"][0] == {
         "type": "application",
-        "author": "gate",
+        "authors": [{"name": "gate"}],
         "name": "gate",
         "version": gate.__version__,
     }

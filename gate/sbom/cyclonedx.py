@@ -74,7 +74,12 @@ def encode(catalog: Catalog, *, source: dict | None = None) -> bytes:
         "timestamp": creation_time(),
         "tools": {
             "components": [
-                {"type": "application", "author": "gate", "name": "gate", "version": gate.__version__}
+                {
+                    "type": "application",
+                    "authors": [{"name": "gate"}],  # 1.6 deprecates the "author" string
+                    "name": "gate",
+                    "version": gate.__version__,
+                }
             ]
         },
     }
