@@ -16,6 +16,9 @@ from gate.cli.verify import (
     IdentityOption,
     IdentityRegexpOption,
     IssuerOption,
+    LayoutKeyOption,
+    LayoutOption,
+    LinksOption,
     MaxAgeOption,
     OfflineOption,
     PolicyDigestOption,
@@ -52,6 +55,9 @@ def promote_command(
     require_vsa_passed: VsaPassedOption = False,
     policy_digest: PolicyDigestOption = None,
     max_age: MaxAgeOption = None,
+    in_toto_layout: LayoutOption = None,
+    layout_key: LayoutKeyOption = None,
+    links: LinksOption = None,
     offline: OfflineOption = False,
     signing_key: Annotated[
         Path | None,
@@ -96,7 +102,9 @@ def promote_command(
         gitlab_project=gitlab_project,
         trusted_root=trusted_root,
     )
-    options = verify_options(require, require_vsa_passed, policy_digest, max_age)
+    options = verify_options(
+        require, require_vsa_passed, policy_digest, max_age, in_toto=(in_toto_layout, layout_key, links)
+    )
     signer = None
     if signing_key is not None or keyless:
         token = _read_token(identity_token_file)

@@ -12,7 +12,7 @@ from gate.cli import _state
 from gate.cli.options import FormatOption, ImageArgument, InsecureOption, OutputFormat, registry_client
 
 if TYPE_CHECKING:
-    from gate.verify import Verification, VerifyOptions
+    from gate.verify import ExtraCheck, Verification, VerifyOptions
 
 PublicKeyOption = Annotated[
     list[Path] | None,
@@ -78,6 +78,20 @@ MaxAgeOption = Annotated[
     str | None,
     typer.Option("--max-age", help="With --require-vsa-passed: the VSA must be newer than this (24h, 7d)."),
 ]
+LayoutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--in-toto-layout",
+        help="Also verify this in-toto supply-chain layout (with --layout-key and --links); "
+        "its 'gate' step's link must name this image.",
+    ),
+]
+LayoutKeyOption = Annotated[
+    Path | None, typer.Option("--layout-key", help="The layout owner's public key (PEM).")
+]
+LinksOption = Annotated[
+    Path | None, typer.Option("--links", help="Directory of the steps' in-toto link files.")
+]
 OfflineOption = Annotated[
     bool,
     typer.Option(
@@ -100,6 +114,9 @@ def verify_command(
     require_vsa_passed: VsaPassedOption = False,
     policy_digest: PolicyDigestOption = None,
     max_age: MaxAgeOption = None,
+    in_toto_layout: LayoutOption = None,
+    layout_key: LayoutKeyOption = None,
+    links: LinksOption = None,
     offline: OfflineOption = False,
     output_format: FormatOption = OutputFormat.table,
     insecure_registry: InsecureOption = None,
@@ -121,7 +138,9 @@ def verify_command(
         gitlab_project=gitlab_project,
         trusted_root=trusted_root,
     )
-    options = verify_options(require, require_vsa_passed, policy_digest, max_age)
+    options = verify_options(
+        require, require_vsa_passed, policy_digest, max_age, in_toto=(in_toto_layout, layout_key, links)
+    )
     with stage(f"verify {image}"):
         result = verify_image(image, trust, options, client=registry_client(insecure_registry))
     render_verification(result, output_format)
@@ -131,7 +150,12 @@ def verify_command(
 
 
 def verify_options(
-    require: list[str] | None, require_vsa_passed: bool, policy_digest: str | None, max_age: str | None
+    require: list[str] | None,
+    require_vsa_passed: bool,
+    policy_digest: str | None,
+    max_age: str | None,
+    *,
+    in_toto: tuple[Path | None, Path | None, Path | None] = (None, None, None),
 ) -> VerifyOptions:
     from gate.verify import VerifyOptions
     from gate.verify.requirements import normalise_policy_digest, parse_max_age, parse_required
@@ -141,7 +165,20 @@ def verify_options(
         require_vsa_passed=require_vsa_passed or policy_digest is not None or max_age is not None,
         policy_digest=normalise_policy_digest(policy_digest) if policy_digest else None,
         max_age=parse_max_age(max_age) if max_age else None,
+        extra_checks=_in_toto_checks(*in_toto),
     )
+
+
+def _in_toto_checks(layout: Path | None, key: Path | None, links: Path | None) -> tuple[ExtraCheck, ...]:
+    from gate.errors import GateError
+
+    if layout is None and key is None and links is None:
+        return ()
+    if layout is None or key is None or links is None:
+        raise GateError("in-toto verification needs all of --in-toto-layout, --layout-key and --links")
+    from gate.verify.intoto import InTotoLayout, layout_check
+
+    return (layout_check(InTotoLayout(layout, key, links)),)
 
 
 def render_verification(result: Verification, output_format: OutputFormat) -> None:
