@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -190,11 +191,21 @@ def test_plain_http_to_a_remote_host_named_by_the_registry_is_refused(
         repository.read_blob(Descriptor("x", digest_of(b"x"), 1), 10)
 
 
-def test_session_carries_no_credentials_of_its_own() -> None:
-    """Credentials travel per request, per origin: nothing a redirect could carry along."""
+def test_session_carries_no_credentials_of_its_own(
+    fake_registry: FakeRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials travel per request, per origin: not from the session, not from ~/.netrc."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login netrc-user password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    fake_registry.route("GET", r"/v2/app/tags/list", body='{"tags": ["a"]}')
     transport = Transport()
     assert transport.session.auth is None
     assert "Authorization" not in transport.session.headers
+    client = RegistryClient(transport=transport, credentials={fake_registry.host: None})
+    assert _repository(client, fake_registry).list_tags() == ["a"]
+    assert _authorizations(fake_registry.requests) == []
 
 
 # -- defect 2: the digest gate signs is the digest of bytes it read ----------------------------

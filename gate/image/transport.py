@@ -38,6 +38,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from gate.errors import RegistryError
@@ -326,7 +327,7 @@ class Transport:
                     data=data,
                     headers=headers,
                     params=params,
-                    auth=auth,
+                    auth=auth or _HEADERS_ONLY,
                     timeout=timeout,
                     verify=True,
                     stream=True,
@@ -369,6 +370,16 @@ class Transport:
         delay = self.retry.delay(attempt, retry_after)
         logger.info("retrying in %.1fs after %s", delay, why)
         self.sleep(delay)
+
+
+class _HeadersOnly(AuthBase):
+    """Authorization is whatever the caller put in the headers: no ~/.netrc entry slips in."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+_HEADERS_ONLY = _HeadersOnly()
 
 
 class BoundedBody:
