@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import http.server
 import json
+import random
 import re
 import secrets
 import shutil
@@ -914,5 +915,95 @@ class _ProxyHandler(_QuietHandler):
             answered["Content-Length"] = answer.headers["Content-Length"]
         status, answered, content = proxy.rewrite(request, answer.status_code, answered, answer.content)
         self.send(status, content, answered)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+
+# --------------------------------------------------------------------------- fault injection
+
+FAULTS = ("503", "429", "reset", "reset-after-forward", "truncate", "corrupt", "slow")
+
+
+class FaultyProxy:
+    """Forwards to a real registry, injecting a fault into a ``rate`` share of requests.
+
+    Faults (:data:`FAULTS`): 503 and 429 (``Retry-After: 0``) answered without forwarding; a
+    reset before forwarding and one after (the registry acted, the client never hears);
+    a truncated body (the full ``Content-Length``, half the bytes); a corrupted body (one byte
+    flipped: the digest check must catch it); a slow answer. Seeded, so a run is reproducible.
+    ``injected`` counts each fault.
+    """
+
+    def __init__(self, upstream: str, rate: float, seed: int) -> None:
+        self.upstream = upstream
+        self.rate = rate
+        self.random = random.Random(seed)  # noqa: S311 - reproducible fault choice, not a secret
+        self.lock = threading.Lock()
+        self.injected: dict[str, int] = {}
+        self.requests = 0
+        self._server: _Server | None = None
+
+    @property
+    def host(self) -> str:
+        if self._server is None:
+            raise ServerError("proxy is not running")
+        return f"{LOOPBACK}:{self._server.port}"
+
+    def draw(self) -> str | None:
+        with self.lock:
+            self.requests += 1
+            if self.random.random() >= self.rate:
+                return None
+            fault = self.random.choice(FAULTS)
+            self.injected[fault] = self.injected.get(fault, 0) + 1
+            return fault
+
+    def __enter__(self) -> FaultyProxy:
+        self._server = _Server(_FaultyHandler, self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+class _FaultyHandler(_QuietHandler):
+    def handle_any(self) -> None:
+        proxy = self.server.owner
+        assert isinstance(proxy, FaultyProxy)
+        body = self.read_body()
+        fault = proxy.draw()
+        if fault in ("503", "429"):
+            self.send(int(fault), b'{"errors":[]}', {"Retry-After": "0"} if fault == "429" else {})
+            return
+        if fault == "reset":
+            self.close_connection = True
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        answer = requests.request(
+            self.command,
+            f"http://{proxy.upstream}{self.path}",
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            timeout=30,
+        )
+        if fault == "reset-after-forward":
+            self.close_connection = True
+            return
+        answered = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
+        content = answer.content
+        if self.command == "HEAD" and "Content-Length" in answer.headers:
+            answered["Content-Length"] = answer.headers["Content-Length"]
+        if fault == "slow":
+            time.sleep(0.05)
+        if fault == "corrupt" and self.command == "GET" and content:
+            content = bytes([content[0] ^ 0x01]) + content[1:]
+        if fault == "truncate" and self.command == "GET" and len(content) > 1:
+            answered["Content-Length"] = str(len(content))
+            content = content[: len(content) // 2]
+            self.close_connection = True
+        self.send(answer.status_code, content, answered)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any

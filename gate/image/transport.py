@@ -228,7 +228,6 @@ class Transport:
         auth: tuple[str, str] | None = None,
         stream: bool = False,
         deadline: Deadline | None = None,
-        follow_redirects: bool = True,
     ) -> requests.Response:
         """Send ``method url``; the answer's body reads at most ``limit`` bytes before ``deadline``.
 
@@ -237,14 +236,39 @@ class Transport:
         ``limit=None`` leaves the size to the caller (a blob, checked against its descriptor).
         """
         deadline = (deadline or Deadline.after(self.deadline)).earlier(self.overall)
-        headers = dict(headers or {})
         self.check_url(url)
+        attempt = 0
+        while True:
+            try:
+                return self._follow(
+                    method, url, body, dict(headers or {}), params, auth, limit, deadline, stream
+                )
+            except BodyInterrupted as error:
+                # an answer cut off mid-body is as transient as a reset; only reads are replayed
+                retriable = method in ("GET", "HEAD") and not stream
+                if not (retriable and self._may_retry(attempt, time.monotonic(), None, deadline)):
+                    raise
+                self._wait(attempt, None, f"{method} {_where(url)}: {error.message}")
+                attempt += 1
+
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        headers: dict[str, str],
+        params: Any,
+        auth: tuple[str, str] | None,
+        limit: int | None,
+        deadline: Deadline,
+        stream: bool,
+    ) -> requests.Response:
+        """One request and the redirects it leads to; see the module docstring for the rules."""
         for _hop in range(MAX_REDIRECTS + 1):
             response = self._send_with_retries(method, url, body, headers, params, auth, deadline)
             location = response.headers.get("Location")
             if not (
-                follow_redirects
-                and method in ("GET", "HEAD")
+                method in ("GET", "HEAD")
                 and response.status_code in REDIRECT_STATUSES
                 and location
             ):
@@ -372,6 +396,10 @@ class Transport:
         self.sleep(delay)
 
 
+class BodyInterrupted(RegistryError):
+    """The connection failed in the middle of an answer's body."""
+
+
 class _HeadersOnly(AuthBase):
     """Authorization is whatever the caller put in the headers: no ~/.netrc entry slips in."""
 
@@ -408,7 +436,7 @@ class BoundedBody:
                 if self._deadline.remaining() <= 0:
                     raise self._deadline.error(self._what) from error
                 reason = _first_line(error)
-                raise RegistryError(f"{self._what}: connection failed while reading: {reason}") from error
+                raise BodyInterrupted(f"{self._what}: connection failed while reading: {reason}") from error
             if not chunk:
                 break
             self._count += len(chunk)
