@@ -39,6 +39,7 @@ from gate.attest.statement import load_predicate
 from gate.catalog import rpmdb
 from gate.catalog.rpmdb import RpmDbError
 from gate.cli import main
+from gate.cli.console import escape_control
 from gate.errors import GateError, LayerError
 from gate.image import filesystem
 from gate.image.attachments import CERTIFICATE_ANNOTATION
@@ -568,3 +569,92 @@ def test_a_hot_journal_left_by_a_killed_writer_is_rolled_back_on_open(tmp_path: 
     assert Path(f"{db_path}-journal").exists()  # a hot journal, as an older gate's killed import left
     assert record_count(db_path) == 20
     assert not Path(f"{db_path}-journal").exists()
+
+
+# -- 10. terminal escape injection -------------------------------------------------------------
+
+HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\x9b31m\u202eexe.txt"
+ESCAPED = "evil\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m\\u202eexe.txt"
+RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def assert_no_controls(text: str) -> None:
+    assert not any(control in text for control in RAW_CONTROLS), repr(text)
+
+
+def test_escape_control_writes_escapes_for_c0_c1_and_bidi() -> None:
+    assert escape_control(HOSTILE) == ESCAPED
+    assert escape_control("a\nb\tc") == "a\\x0ab\tc"
+    assert escape_control("a\nb\tc", keep_newlines=True) == "a\nb\tc"
+    assert escape_control("naïve 名前 [bold]") == "naïve 名前 [bold]"
+
+
+def test_package_table_escapes_names_versions_and_markup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sbom = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "components": [
+            {"type": "library", "name": HOSTILE, "version": "1.0\x1b[31m", "purl": "pkg:pypi/evil@1.0"},
+            {
+                "type": "library",
+                "name": "[/b][link=https://evil.example]x",
+                "version": "2.0",
+                "purl": "pkg:pypi/x@2.0",
+            },
+        ],
+    }
+    path = tmp_path / "sbom.cdx.json"
+    path.write_text(json.dumps(sbom))
+    code, out, err = run_cli(capsys, "sbom", "--from", str(path), "--format", "table")
+    assert code == 0, err
+    assert_no_controls(out + err)
+    assert ESCAPED in out
+    assert "1.0\\x1b[31m" in out
+    assert "[/b][link=https://evil.example]x" in out  # shown as text, never parsed as markup
+
+
+def test_inspect_tree_and_error_lines_escape_image_supplied_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layer = LayerBuilder().add_file("a", b"a").build()
+    ref = push(
+        tmp_path / "layout", build_image([layer], labels={"title": HOSTILE}, history=[f"RUN {HOSTILE}"])
+    )
+    code, out, err = run_cli(capsys, "inspect", ref)
+    assert code == 0, err
+    assert_no_controls(out + err)
+    assert out.count(ESCAPED) == 2
+
+    layout = OciLayout.open(tmp_path / "layout")
+    subject = layout.resolve("t")
+    payload = layout.push_blob(b"{}")
+    signature = {
+        "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+        "digest": payload.digest,
+        "size": payload.size,
+        "annotations": {CERTIFICATE_ANNOTATION: forged_certificate_pem("bot\x1b[2J@example.com")},
+    }
+    attach(layout, subject, [signature], tag=f"{referrers_tag(subject.digest)}.sig")
+    code, out, err = run_cli(capsys, "tree", ref)
+    assert code == 0, err
+    assert_no_controls(out + err)
+    assert "bot\\x1b[2J@example.com" in out
+
+    code, out, err = run_cli(capsys, "inspect", f"oci:{tmp_path / HOSTILE}:t")
+    assert code == 1
+    assert_no_controls(out + err)
+    assert ESCAPED in one_error_line(err)
+
+
+def test_db_import_escapes_hostile_record_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "osv.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr(f"{HOSTILE}.json", "not json")
+    monkeypatch.setenv("GATE_DB", str(tmp_path / "vulns.db"))
+    _, out, err = run_cli(capsys, "db", "import", str(archive))
+    assert_no_controls(out + err)
+    assert ESCAPED in err

@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
             import traceback
 
             traceback.print_exc()
-        typer.echo(f"gate: error: {error.diagnostics()}", err=True)
+        from gate.cli.console import escape_control
+
+        typer.echo(f"gate: error: {escape_control(error.diagnostics())}", err=True)
         code = error.exit_code
     sys.exit(code)

@@ -91,10 +91,12 @@ def _print_import(report: Any, output_format: OutputFormat) -> None:
             )
         )
         return
+    from gate.cli.console import escape_control
+
     for origin, reason in report.invalid:
-        typer.echo(f"gate: invalid record {origin}: {reason}", err=True)
+        typer.echo(escape_control(f"gate: invalid record {origin}: {reason}"), err=True)
     for record_id, warning in report.warnings:
-        typer.echo(f"gate: warning: {record_id}: {warning}", err=True)
+        typer.echo(escape_control(f"gate: warning: {record_id}: {warning}"), err=True)
     typer.echo(
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.withdrawn} withdrawn, {len(report.invalid)} invalid, {len(report.warnings)} warnings"

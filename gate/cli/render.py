@@ -6,16 +6,17 @@ from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
-from gate.cli.console import make_console
+from gate.cli.console import escape_control, make_console
 from gate.image.attachments import COSIGN_SUFFIXES
 from gate.tree import Attachment
 
 
 def render_inspect(description: dict[str, Any]) -> None:
     console = make_console()
-    console.print(f"[bold]{escape(description['reference'])}[/bold]", highlight=False)
+    console.print(f"[bold]{escape(description['reference'])}[/bold]", highlight=False, markup=True)
     console.print(f"  media type  {description['mediaType']}", highlight=False)
     if "layers" not in description:
         console.print(f"  files       {description['files']} ({_size(description['totalSize'])})")
@@ -58,7 +59,7 @@ def render_inspect(description: dict[str, Any]) -> None:
 
 def render_tree(reference: str, attachments: list[Attachment]) -> None:
     console = make_console()
-    tree = Tree(f"[bold]{escape(reference)}[/bold]", highlight=False)
+    tree = Tree(Text(escape_control(reference), style="bold"), highlight=False)
     if not attachments:
         tree.add("(nothing attached)")
     for attachment in attachments:
@@ -99,4 +100,5 @@ def render_packages(catalog: Any) -> None:
         console.print(
             f"[yellow]unreadable[/yellow] {escape(f'{unknown.path} ({unknown.found_by}): {unknown.reason}')}",
             highlight=False,
+            markup=True,
         )

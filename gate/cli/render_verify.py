@@ -17,13 +17,13 @@ if TYPE_CHECKING:
 def render_verification_table(result: Verification) -> None:
     console = make_console()
     verdict = "[green]VERIFIED[/green]" if result.verified else "[red]NOT VERIFIED[/red]"
-    console.print(f"{verdict} {escape(result.reference)}", highlight=False)
-    console.print(f"  digest  {result.digest}\n  trust   {escape(result.trust)}", highlight=False)
+    console.print(f"{verdict} {escape(result.reference)}", highlight=False, markup=True)
+    console.print(f"  digest  {result.digest}\n  trust   {result.trust}", highlight=False)
     table = Table(title="checks", title_justify="left")
     for column in ("check", "result", "detail"):
         table.add_column(column, overflow="fold")
     for check in result.checks:
-        table.add_row(escape(check.name), "ok" if check.passed else "FAILED", escape(check.detail))
+        table.add_row(check.name, "ok" if check.passed else "FAILED", check.detail)
     console.print(table)
     if result.evidence.attestations:
         found = Table(title="attestations found", title_justify="left")
@@ -31,9 +31,9 @@ def render_verification_table(result: Verification) -> None:
             found.add_column(column, overflow="fold")
         for item in result.evidence.attestations:
             found.add_row(
-                escape(item.predicate_type or "?"),
+                item.predicate_type or "?",
                 f"{item.where} {item.reference[:19]}",
-                escape(item.signer if item.accepted and item.signer else f"rejected: {item.rejected}"),
+                item.signer if item.accepted and item.signer else f"rejected: {item.rejected}",
             )
         console.print(found)
 
@@ -41,14 +41,14 @@ def render_verification_table(result: Verification) -> None:
 def render_promotion_table(promotion: Promotion) -> None:
     console = make_console()
     console.print(
-        f"{escape(promotion.source)} -> {escape(promotion.destination)}  ({promotion.digest})",
+        f"{promotion.source} -> {promotion.destination}  ({promotion.digest})",
         highlight=False,
     )
     table = Table(title="would copy" if promotion.dry_run else "copied", title_justify="left")
     for column in ("kind", "reference", "size", "how"):
         table.add_column(column, overflow="fold")
     for item in promotion.copied:
-        table.add_row(item.kind, escape(item.reference), str(item.size), item.how)
+        table.add_row(item.kind, item.reference, str(item.size), item.how)
     console.print(table)
     for published in promotion.published:
         console.print(f"promotion attestation: {published.kind} {published.reference}", highlight=False)

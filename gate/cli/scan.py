@@ -135,6 +135,9 @@ def _render(report: dict[str, Any], result: Any, analysis: Any, handle: Any) -> 
 
 def _render_vulnerabilities(console: Any, report: dict[str, Any], result: Any) -> None:
     from rich.table import Table
+    from rich.text import Text
+
+    from gate.cli.console import escape_control
 
     summary = report["summary"]
     table = Table(
@@ -158,7 +161,10 @@ def _render_vulnerabilities(console: Any, report: dict[str, Any], result: Any) -
     console.print(table)
     for item in result.unverified:
         console.print(
-            f"[yellow]unverified[/yellow] {item.package.purl} against {item.record_id}: {item.reason}",
+            Text.assemble(
+                ("unverified", "yellow"),
+                escape_control(f" {item.package.purl} against {item.record_id}: {item.reason}"),
+            ),
             highlight=False,
         )
 
