@@ -7,6 +7,7 @@ docs/security.md maps each defect to its test here.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import gzip
@@ -24,8 +25,9 @@ import time
 import tracemalloc
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 import zstandard
@@ -51,6 +53,7 @@ from gate.image.layout import OciLayout
 from gate.image.manifest import OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Descriptor, canonical_json
 from gate.image.rootfs import DirFileSystem
 from gate.image.store import referrers_tag
+from gate.sign.keys import encrypt_private_key, generate_signing_key, load_private_key
 from gate.tree import BUNDLE_MEDIA_PREFIX
 from gate.vulndb import VulnDB, import_paths
 from tests.helpers import OCI_LAYER_ZSTD, assemble_image, push
@@ -98,10 +101,12 @@ def zstd_of_zeros(size: int) -> bytes:
     return out.getvalue()
 
 
+def opener(data: bytes) -> Callable[[], contextlib.AbstractContextManager[BinaryIO]]:
+    return lambda: contextlib.nullcontext(io.BytesIO(data))
+
+
 def spool(blob: bytes, compression: str, limits: SpoolLimits) -> None:
-    source = LayerSource(
-        0, "sha256:" + "1" * 64, None, compression, lambda: contextlib.nullcontext(io.BytesIO(blob))
-    )
+    source = LayerSource(0, "sha256:" + "1" * 64, None, compression, opener(blob))
     LayeredFileSystem.build([source], limits=limits).close()
 
 
@@ -658,3 +663,67 @@ def test_db_import_escapes_hostile_record_names(
     _, out, err = run_cli(capsys, "db", "import", str(archive))
     assert_no_controls(out + err)
     assert ESCAPED in err
+
+
+# -- 9. other tracebacks: a base-256 tar size, thousands of layers, a costly scrypt key --------------
+
+
+def base256_size_tar() -> bytes:
+    """One member whose GNU base-256 size field says 2^60 bytes, followed by a little data."""
+    header = bytearray(tarfile.TarInfo("big").tobuf(format=tarfile.GNU_FORMAT)[:512])
+    header[124:136] = b"\x80" + (1 << 60).to_bytes(11, "big")
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header) + b"x" * 512 + bytes(1024)
+
+
+def test_tar_member_with_a_base256_size_of_2_60_is_a_layer_error() -> None:
+    with pytest.raises(LayerError, match=r"has 1152921504606846976 bytes of data, past the end of the file"):
+        spool(base256_size_tar(), "none", SpoolLimits())
+
+
+@contextlib.contextmanager
+def descriptor_limit(headroom: int) -> Iterator[None]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + headroom, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_more_layers_than_file_descriptors() -> None:
+    count = 600
+    tars = [LayerBuilder().add_file(f"layer{i}", f"content {i}".encode()).build() for i in range(count)]
+    sources = [LayerSource(i, f"sha256:{i:064x}", None, "none", opener(tar)) for i, tar in enumerate(tars)]
+    # one descriptor per layer would run out
+    with (
+        descriptor_limit(filesystem.MAX_OPEN_SPOOLS + 40),
+        LayeredFileSystem.build(sources, limits=SpoolLimits()) as layered,
+    ):
+        for i in (0, count - 1, 1, count // 2):
+            assert layered.read_bytes(f"layer{i}") == f"content {i}".encode()
+
+
+def test_key_file_asking_scrypt_for_8_gib_is_refused_before_deriving(tmp_path: Path) -> None:
+    pem = encrypt_private_key(generate_signing_key(), b"pw")
+    lines = pem.decode().splitlines()
+    envelope = json.loads(base64.b64decode("".join(lines[1:-1])))
+    envelope["kdf"]["params"] = {"N": 1 << 20, "r": 64, "p": 1}  # 128·N·r = 8 GiB
+    body = base64.b64encode(json.dumps(envelope).encode()).decode()
+    hostile = f"{lines[0]}\n{body}\n{lines[-1]}\n".encode()
+    started = time.monotonic()
+    with pytest.raises(GateError, match=r"unsupported scrypt parameters N=1048576 r=64 p=1"):
+        load_private_key(hostile, lambda: b"pw", source="hostile.key")
+    assert time.monotonic() - started < 1
+    wrong: list[object] = [
+        {"N": 3, "r": 8, "p": 1},
+        {"N": 65536, "r": 8, "p": 2},
+        {"N": True, "r": 8, "p": 1},
+        [],
+    ]
+    for params in wrong:
+        envelope["kdf"]["params"] = params
+        body = base64.b64encode(json.dumps(envelope).encode()).decode()
+        with pytest.raises(GateError, match="unsupported scrypt parameters"):
+            load_private_key(f"{lines[0]}\n{body}\n{lines[-1]}\n".encode(), lambda: b"pw", source="k")

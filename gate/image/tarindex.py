@@ -119,6 +119,7 @@ def iter_members_with_tarfile(path: str | os.PathLike[str]) -> Generator[TarMemb
     Raises tarfile.TarError, or TarFormatError if tarfile stopped before the end of the archive
     (it treats an unreadable header after the first as the end).
     """
+    end = Path(path).stat().st_size
     with _tarfile_step(tarfile.open, path, mode="r:", encoding="utf-8", errors="surrogateescape") as tar:
         # TarFile.next() keeps every member it returns; reading headers one by one with the public
         # TarInfo.fromtarfile keeps none (the caller has its own index).
@@ -129,6 +130,11 @@ def iter_members_with_tarfile(path: str | os.PathLike[str]) -> Generator[TarMemb
                 info = _tarfile_step(tarfile.TarInfo.fromtarfile, tar)
             except tarfile.HeaderError:
                 break  # the end, or a header tarfile cannot read: _check_end below tells which
+            if tar.offset > end:  # a huge size (base-256 numbers reach 2^95) would seek past it
+                raise TarFormatError(
+                    f"member {info.name!r} at offset {info.offset} has {info.size} bytes of data, "
+                    f"past the end of the file ({end} bytes)"
+                )
             yield TarMember.from_tarinfo(info)
         stop = tar.offset
     with Path(path).open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:

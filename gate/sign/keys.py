@@ -35,9 +35,9 @@ SIGSTORE_LABEL = "ENCRYPTED SIGSTORE PRIVATE KEY"
 COSIGN_LABEL = "ENCRYPTED COSIGN PRIVATE KEY"
 ENCRYPTED_LABELS = (SIGSTORE_LABEL, COSIGN_LABEL)
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 32768, 8, 1
-# go-tuf accepts only these parameters; bounding what we read keeps a hostile key file from
-# making scrypt allocate gigabytes.
-_MAX_SCRYPT_N = 1 << 20
+# scrypt needs 128·N·r bytes (and p passes over them): a key file may ask for no more work than
+# cosign 2 writes (N=65536 r=8 p=1, 64 MiB), so a hostile one cannot make it allocate gigabytes.
+_MAX_SCRYPT_COST = 65536 * 8 * 1
 _MIN_RSA_BITS = 2048
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)\r?\n-----END \1-----", re.DOTALL)
 
@@ -182,17 +182,29 @@ def _decrypt_cosign(body: bytes, password: bytes, source: str) -> PrivateKey:
     import nacl.secret
 
     envelope = _encrypted_envelope(body, source)
-    params = envelope["kdf"]["params"]
-    n, r, p = params.get("N"), params.get("r"), params.get("p")
-    if not all(isinstance(v, int) and v > 0 for v in (n, r, p)) or n > _MAX_SCRYPT_N or r * p > 64:
-        raise KeyError_(f"{source}: unsupported scrypt parameters N={n} r={r} p={p}")
-    box_key = _scrypt(password, _unb64(envelope["kdf"]["salt"], source), n, r, p)
-    nonce = _unb64(envelope["cipher"]["nonce"], source)
+    params = envelope["kdf"].get("params")
+    values: tuple[Any, ...] = (
+        tuple(params.get(name) for name in "Nrp") if isinstance(params, dict) else (0, 0, 0)
+    )
+    n, r, p = values
+    if not _valid_scrypt(n, r, p):
+        raise KeyError_(
+            f"{source}: unsupported scrypt parameters N={n} r={r} p={p} "
+            f"(N a power of two, N·r·p at most {_MAX_SCRYPT_COST}, the most cosign writes)"
+        )
+    box_key = _scrypt(password, _unb64(envelope["kdf"].get("salt"), source), n, r, p)
+    nonce = _unb64(envelope["cipher"].get("nonce"), source)
     try:
         pkcs8 = nacl.secret.SecretBox(box_key).decrypt(_unb64(envelope["ciphertext"], source), nonce)
     except (nacl.exceptions.CryptoError, ValueError) as error:
         raise KeyError_(f"{source}: wrong password (or a corrupt key file)") from error
     return _private_from_der(pkcs8, source)
+
+
+def _valid_scrypt(n: Any, r: Any, p: Any) -> bool:
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n, r, p)):
+        return False
+    return n >= 2 and not n & (n - 1) and n * r * p <= _MAX_SCRYPT_COST
 
 
 def _encrypted_envelope(body: bytes, source: str) -> dict[str, Any]:
