@@ -12,13 +12,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from gate.analyze.model import AnalysisOptions, ConfigFinding, Severity
+from gate.image.base import BASE_DIGEST, BASE_NAME
 from gate.image.filesystem import FileSystem, Kind
 from gate.image.manifest import ImageConfig
 from gate.model import Catalog
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-BASE_NAME_KEY = "org.opencontainers.image.base.name"
-BASE_DIGEST_KEY = "org.opencontainers.image.base.digest"
 
 
 @dataclass(frozen=True)
@@ -363,9 +362,9 @@ def parse_created(text: str) -> datetime.datetime | None:
 
 def check_base_pinned(ctx: CheckContext) -> Iterator[ConfigFinding]:
     labels = {**(ctx.config.labels if ctx.config else {}), **ctx.annotations}
-    name = labels.get(BASE_NAME_KEY)
-    if name and not labels.get(BASE_DIGEST_KEY) and "@sha256:" not in name:
-        yield BASE_NOT_PINNED.finding(f"{BASE_NAME_KEY}={name} and no {BASE_DIGEST_KEY}")
+    name = labels.get(BASE_NAME)
+    if name and not labels.get(BASE_DIGEST) and "@sha256:" not in name:
+        yield BASE_NOT_PINNED.finding(f"{BASE_NAME}={name} and no {BASE_DIGEST}")
 
 
 CHECKS: tuple[Check, ...] = (

@@ -17,6 +17,7 @@ from gate.catalog.licenses import spdx_licensing
 from gate.errors import GateError
 from gate.model import Catalog, Distro, Package, PackageLocation
 
+GATE_PREFIX = "gate:"  # namespace of gate's own facts: CycloneDX property names, SPDX annotations
 _LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.\-]+")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 

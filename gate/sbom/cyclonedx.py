@@ -21,6 +21,7 @@ import gate
 from gate import safejson
 from gate.model import Catalog, Distro, Package, PackageLocation, Unknown
 from gate.sbom._common import (
+    GATE_PREFIX,
     SbomError,
     content_uuid,
     creation_time,
@@ -36,7 +37,7 @@ from gate.sbom._common import (
 )
 
 SPEC_VERSION = "1.6"
-P = "gate:"  # property namespace
+P = GATE_PREFIX  # short: it begins most property names below
 _BASE = {True: "true", False: "false", None: "unknown"}
 _BASE_BACK = {"true": True, "false": False}
 

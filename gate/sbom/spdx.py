@@ -20,6 +20,7 @@ import gate
 from gate import safejson
 from gate.model import Catalog, Distro, Package, Unknown
 from gate.sbom._common import (
+    GATE_PREFIX,
     SbomError,
     content_uuid,
     creation_time,
@@ -38,7 +39,6 @@ from gate.sbom._common import (
     standard_hash,
 )
 
-GATE_PREFIX = "gate:"
 NOASSERTION = "NOASSERTION"
 IMAGE_ID = "SPDXRef-Image"
 OS_ID = "SPDXRef-OperatingSystem"
