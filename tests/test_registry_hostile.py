@@ -9,14 +9,24 @@ reached it. The lying-HEAD test runs the real registry behind :class:`RewritingP
 from __future__ import annotations
 
 import base64
+import contextlib
+import datetime as dt
+import ipaddress
 import itertools
 import json
+import socket
+import ssl
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from gate.errors import AuthenticationError, RegistryError
 from gate.image import RegistryClient, RegistryRepository, Transport, open_image
@@ -311,6 +321,65 @@ def test_slow_drip_headers_hit_the_total_deadline(fake_registry: FakeRegistry) -
         _repository(client, fake_registry).get_document("v1")
     assert time.monotonic() - started < 10
     assert waits == []  # a deadline is final: not retried
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_slow_drip_headers_over_tls_hit_the_total_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watchdog shuts a TLS socket down too (the case of every real registry)."""
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    done = threading.Event()
+
+    def drip() -> None:
+        connection, _ = listener.accept()
+        with context.wrap_socket(connection, server_side=True) as tls, contextlib.suppress(OSError):
+            tls.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Padding: " + b"p" * 300:  # 60 s at this pace
+                if done.is_set():
+                    return
+                tls.send(bytes([byte]))
+                time.sleep(0.2)
+
+    server = threading.Thread(target=drip, daemon=True)
+    server.start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    started = time.monotonic()
+    with listener, pytest.raises(RegistryError, match=r"no complete answer within 1 s"):
+        Transport(deadline=1.0).request("GET", f"https://127.0.0.1:{port}/v2/")
+    assert time.monotonic() - started < 10
+    done.set()
+    server.join(timeout=5)
 
 
 # -- defect 12: unreachable hosts fail at once; transient faults are retried --------------------
