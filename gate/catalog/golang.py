@@ -11,7 +11,9 @@ keeps it. PE and Mach-O files are searched whole, for the inline form.
 
 The module info is ``runtime/debug.BuildInfo`` text: tab-separated ``path``, ``mod``, ``dep``,
 ``=>`` (replaces the module on the line before) and ``build`` lines. Each module becomes a
-``pkg:golang/<module path>@<version>`` package, the toolchain becomes ``stdlib``.
+``pkg:golang/<module path>@<version>`` package, the toolchain becomes ``stdlib``. A binary
+built outside module mode (GOPATH, as Debian builds its Go packages) has a ``path`` line and
+no ``mod`` line: its main package is reported with an unknown version.
 
 Executables are read by :mod:`gate.catalog.executables`, which hands each one here.
 """
@@ -40,6 +42,8 @@ DEVEL = "(devel)"
 GO_VERSION_PREFIXES = ("go1", "devel")  # "go1.21.5", "devel go1.22-abcdef"
 # the module info is framed by 16-byte sentinels, the closing one preceded by a newline
 SENTINEL = 16
+# hosts whose repositories are always host/owner/repository (as the go command knows them)
+REPOSITORY_HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
 BUILD_SETTINGS_KEPT = ("GOOS", "GOARCH", "CGO_ENABLED", "-buildmode", "vcs", "vcs.revision", "vcs.time")
 
 
@@ -217,10 +221,12 @@ def build_info_packages(info: BuildInfo, location: PackageLocation) -> list[Pack
     settings = dict(info.settings)
     arch = settings.get("GOARCH", "")
     packages = [_module_package(dep, location, arch, ()) for dep in info.deps]
+    kept = tuple((key, settings[key]) for key in BUILD_SETTINGS_KEPT if settings.get(key))
+    main_facts = (("main-module", "true"), ("go-toolchain", info.go_version), *kept)
     if info.main is not None:
-        kept = tuple((key, settings[key]) for key in BUILD_SETTINGS_KEPT if settings.get(key))
-        main_facts = (("main-module", "true"), ("go-toolchain", info.go_version), *kept)
         packages.append(_module_package(info.main, location, arch, main_facts))
+    elif "." in info.path.split("/", 1)[0]:  # not the toolchain's own (cmd/go) nor a local path
+        packages.append(_gopath_main_package(info.path, location, arch, main_facts))
     stdlib = info.go_version.split()[0] if info.go_version.split() else ""
     if stdlib.startswith("go1"):
         packages.append(_package("stdlib", stdlib, location, arch, ()))
@@ -248,19 +254,48 @@ def _module_package(
     return _package(name, version, location, arch, facts)
 
 
+def _gopath_main_package(
+    package_path: str, location: PackageLocation, arch: str, facts: tuple[tuple[str, str], ...]
+) -> Package:
+    """The main package of a binary built outside module mode (GOPATH), whose version nobody recorded.
+
+    Such build info has a ``path`` line (the main package's import path) and no ``mod`` line.
+    The package is named by the repository the path lies in, where the host fixes its shape
+    (``github.com/docker/distribution`` for ``github.com/docker/distribution/cmd/registry``,
+    the rest becoming the purl's subpath), else by the whole path; its version stays unknown.
+    """
+    module, subpath = gopath_module(package_path)
+    facts = (*facts, ("build-mode", "gopath"), ("main-package", package_path), ("version", "unknown"))
+    return _package(module, "", location, arch, facts, subpath=subpath)
+
+
+def gopath_module(package_path: str) -> tuple[str, str]:
+    """(repository path, package directory inside it) of an import path; the directory may be ""."""
+    parts = package_path.split("/")
+    if parts[0] in REPOSITORY_HOSTS or parts[:2] == ["golang.org", "x"]:
+        return "/".join(parts[:3]), "/".join(parts[3:])
+    return package_path, ""
+
+
 def _is_module_path(path: str) -> bool:
     """Module paths, unlike the directory paths a ``replace`` may name, never start with . or /."""
     return not path.startswith(("./", "../", "/", ".\\", "..\\")) and not (len(path) > 1 and path[1] == ":")
 
 
 def _package(
-    name: str, version: str, location: PackageLocation, arch: str, facts: tuple[tuple[str, str], ...]
+    name: str,
+    version: str,
+    location: PackageLocation,
+    arch: str,
+    facts: tuple[tuple[str, str], ...],
+    *,
+    subpath: str = "",
 ) -> Package:
     return Package(
         name=name,
         version=version,
         type="golang",
-        purl=golang_purl(name, version),
+        purl=golang_purl(name, version, subpath=subpath),
         found_by=NAME,
         locations=(location,),
         ecosystem=ECOSYSTEM,
@@ -269,8 +304,10 @@ def _package(
     )
 
 
-def golang_purl(module_path: str, version: str) -> str:
+def golang_purl(module_path: str, version: str, *, subpath: str = "") -> str:
     """``pkg:golang/github.com/google/uuid@v1.3.0``; no version when the build info has none."""
     namespace, _, name = module_path.rpartition("/")
     known = version if version and version != DEVEL else None
-    return PackageURL(type="golang", namespace=namespace or None, name=name, version=known).to_string()
+    return PackageURL(
+        type="golang", namespace=namespace or None, name=name, version=known, subpath=subpath or None
+    ).to_string()
