@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"report", "attest"},
     {"sign"},
     {"intoto"},
-    {"publish", "tree", "verify"},
+    {"publish", "tree", "verify", "doctor"},
     {"signing", "pipeline"},
     {"promote"},
     {"run"},

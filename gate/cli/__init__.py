@@ -19,6 +19,7 @@ from gate.cli import _state
 from gate.cli.analyze import config_check_command, secrets_command
 from gate.cli.commands import inspect_command, tree_command
 from gate.cli.db import db_app
+from gate.cli.doctor import doctor_command
 from gate.cli.promote import promote_command
 from gate.cli.sbom import sbom_command
 from gate.cli.scan import scan_command
@@ -67,6 +68,7 @@ app.command("sign")(sign_command)
 app.command("attest")(attest_command)
 app.command("verify")(verify_command)
 app.command("promote")(promote_command)
+app.command("doctor")(doctor_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ from rich.table import Table
 from gate.cli.console import make_console
 
 if TYPE_CHECKING:
+    from gate.doctor import Probe
     from gate.promote import Promotion
     from gate.verify import Verification
 
@@ -52,3 +53,13 @@ def render_promotion_table(promotion: Promotion) -> None:
     console.print(table)
     for published in promotion.published:
         console.print(f"promotion attestation: {published.kind} {published.reference}", highlight=False)
+
+
+def render_doctor_table(registry: str, probes: list[Probe]) -> None:
+    table = Table(title=f"what {escape(registry)} supports", title_justify="left")
+    for column in ("feature", "supported", "detail"):
+        table.add_column(column, overflow="fold")
+    for probe in probes:
+        answer = "unknown" if probe.supported is None else ("yes" if probe.supported else "NO")
+        table.add_row(probe.feature, answer, escape(probe.detail))
+    make_console().print(table)

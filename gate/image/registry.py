@@ -184,6 +184,13 @@ class RegistryRepository:
             found = [d for d in found if d.artifact_type == artifact_type]
         return found
 
+    def probe(self, method: str, path: str, *, push: bool = False, **kwargs: Any) -> Any:
+        """An authenticated request below ``/v2/<name>/`` whose answer is returned unchecked.
+
+        For callers that need the status itself (`gate doctor` asks what a registry supports).
+        """
+        return self._send(method, path, push=push, **kwargs)
+
     # -- writing --------------------------------------------------------------------------
 
     def push_blob(
