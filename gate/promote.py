@@ -27,18 +27,18 @@ from pathlib import Path
 from gate.attest.promotion import PromotionRecord, promotion_predicate, same_promotion
 from gate.attest.types import GATE_PROMOTION_V1
 from gate.errors import GateError, NotFoundError
+from gate.image.attachments import COSIGN_SUFFIXES, Entry
 from gate.image.layout import OciLayout
 from gate.image.manifest import Descriptor, Index, Manifest
 from gate.image.reference import LayoutRef, RegistryRef, parse_reference
 from gate.image.registry import RegistryClient, RegistryRepository
 from gate.image.store import Store, referrers_tag
-from gate.publish import Entry, Published, Target, update_cosign_tag
+from gate.publish import Published, Target, update_cosign_tag
 from gate.signing import Attestation, KeySigner, Signer, sign_and_attest
 from gate.verify import ImageAtRest, Verification, VerifyOptions, open_at_rest, verify_at_rest
 from gate.verify.evidence import gather, predicate_of
 from gate.verify.trust import Trust
 
-COSIGN_SUFFIXES = ("sig", "att", "sbom")
 MAX_REFERRER_DEPTH = 3
 MAX_SIGNATURE_LAYER = 64 * 1024 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024

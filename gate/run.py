@@ -31,13 +31,14 @@ from gate.attest.vsa import Verdict, vsa_predicate
 from gate.attest.vuln import ScanRun, vuln_predicate
 from gate.errors import GateError, NotFoundError
 from gate.image import DirImage, Image, RegistryClient, open_image
+from gate.image.attachments import attestation_tag, signature_tag
 from gate.image.image import index_platforms
 from gate.image.manifest import Descriptor, Platform
 from gate.image.reference import RegistryRef
 from gate.image.store import Store
 from gate.intoto import write_link
 from gate.pipeline import Progress, Scan, ScanOptions, no_progress, open_db, read_opened, scan_read_image
-from gate.publish import Published, Target, attestation_tag, open_target, signature_tag
+from gate.publish import Published, Target, open_target
 from gate.sbom import SbomFormat, encode
 from gate.signing import Attestation, KeySigner, Signer, sign_and_attest
 from gate.vulndb import VulnDB

@@ -17,11 +17,12 @@ from typing import Any
 from gate.attest import types
 from gate.attest.statement import build_statement
 from gate.image import RegistryClient
+from gate.image.attachments import BundleArtifact, Entry
 from gate.image.build import LayerBuilder, build_image
 from gate.image.manifest import Descriptor
 from gate.image.reference import parse_registry_reference
 from gate.image.registry import RegistryRepository
-from gate.publish import BundleArtifact, Entry, Target, publish
+from gate.publish import Target, publish
 from gate.sign import cosign
 from gate.sign.bundle import BUNDLE_MEDIA_TYPE
 from gate.sign.dsse import IN_TOTO_PAYLOAD_TYPE

@@ -13,9 +13,10 @@ import time
 
 from gate.errors import GateError
 from gate.image import RegistryClient, Transport
+from gate.image.attachments import signature_tag
 from gate.image.reference import parse_registry_reference
 from gate.image.transport import RetryPolicy
-from gate.publish import Target, publish, signature_tag
+from gate.publish import Target, publish
 from gate.sign import cosign
 from gate.sign.keys import generate_signing_key
 from gate.sign.verify_key import verify_attestations, verify_signatures

@@ -30,13 +30,14 @@ from cryptography.x509.oid import NameOID
 
 from gate.errors import AuthenticationError, RegistryError
 from gate.image import RegistryClient, RegistryRepository, Transport, open_image
+from gate.image.attachments import signature_tag
 from gate.image.build import LayerBuilder, build_image
 from gate.image.credentials import Credentials
 from gate.image.digest import digest_of
 from gate.image.manifest import OCI_MANIFEST
 from gate.image.reference import parse_registry_reference
 from gate.image.transport import MAX_ERROR_BODY, RetryPolicy
-from gate.publish import open_target, signature_tag
+from gate.publish import open_target
 from tests.servers import FakeRegistry, RecordedRequest, RegistryServer, RewritingProxy
 from tests.test_cli import run_gate
 from tests.test_sign import COSIGN_KEY, KEY_ENV

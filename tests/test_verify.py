@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from gate.attest import types
+from gate.image.attachments import Entry
 from gate.image.layout import OciLayout
 from gate.image.manifest import Descriptor, Manifest
 from gate.image.store import referrers_tag
-from gate.publish import Entry, Target, publish, update_cosign_tag
+from gate.publish import Target, publish, update_cosign_tag
 from gate.sign import cosign
 from gate.sign.dsse import ENVELOPE_MEDIA_TYPE
 from gate.sign.keys import SigningKey, generate_signing_key

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from gate.attest import types
-from gate.publish import BundleArtifact, publish
+from gate.image.attachments import BundleArtifact
+from gate.publish import publish
 from gate.verify.trust import GITHUB_ISSUER
 from tests.signed_images import SBOM, keyless_bundle, keyless_signed, push_fresh_image
 from tests.sigstore_stack import OIDC_ISSUER, SigstoreStack
