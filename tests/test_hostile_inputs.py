@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import os
 import resource
 import signal
@@ -41,7 +42,7 @@ from gate.attest.statement import load_predicate
 from gate.catalog import rpmdb
 from gate.catalog.rpmdb import RpmDbError
 from gate.cli import main
-from gate.cli.console import escape_control
+from gate.cli.console import EscapingFormatter, escape_control
 from gate.errors import GateError, LayerError
 from gate.image import filesystem
 from gate.image.attachments import CERTIFICATE_ANNOTATION
@@ -592,6 +593,10 @@ def test_escape_control_writes_escapes_for_c0_c1_and_bidi() -> None:
     assert escape_control("a\nb\tc") == "a\\x0ab\tc"
     assert escape_control("a\nb\tc", keep_newlines=True) == "a\nb\tc"
     assert escape_control("naïve 名前 [bold]") == "naïve 名前 [bold]"
+    record = logging.LogRecord(
+        "gate.catalog", logging.WARNING, __file__, 1, "cannot read %s", (HOSTILE,), None
+    )
+    assert EscapingFormatter("%(message)s").format(record) == f"cannot read {ESCAPED}"
 
 
 def test_package_table_escapes_names_versions_and_markup(

@@ -53,7 +53,11 @@ def _root(
 ) -> None:
     _state.debug = debug
     level = "DEBUG" if debug else os.environ.get("GATE_LOGLEVEL", "WARNING").upper()
-    logging.basicConfig(level=level, format="gate: %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from gate.cli.console import EscapingFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EscapingFormatter("gate: %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 app.command("inspect")(inspect_command)

@@ -3,8 +3,9 @@
 Everything gate prints for people passes through :func:`escape_control`: package names,
 versions, paths, references and messages come from images and registries, and an ESC sequence
 or a bidi override in one of them must not reach the terminal. Consoles made here escape every
-string they render (table cells, tree labels, printed lines); plain ``typer.echo`` lines that
-carry such values call :func:`escape_control` themselves.
+string they render (table cells, tree labels, printed lines), and so do log lines
+(:class:`EscapingFormatter`); plain ``typer.echo`` lines that carry such values call
+:func:`escape_control` themselves.
 
 Markup is off by default for the same reason: a package named ``[link=...]`` would become an OSC 8
 hyperlink and one named ``[/b]`` a MarkupError. A line that styles itself passes ``markup=True``
@@ -13,6 +14,7 @@ and runs every value through ``rich.markup.escape``.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import IO, Any
 
@@ -36,6 +38,13 @@ def escape_control(text: str, *, keep_newlines: bool = False) -> str:
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+class EscapingFormatter(logging.Formatter):
+    """Log lines (which quote paths and names from images) with control characters escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_control(super().format(record), keep_newlines=True)
 
 
 class EscapingConsole(Console):

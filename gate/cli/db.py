@@ -208,6 +208,7 @@ def update_command(
             digest = pull_db(from_ref, path, client=registry_client(insecure_registry))
         typer.echo(f"{path}: {digest}")
         return
+    from gate.cli.console import escape_control
     from gate.vulndb.kev import KEV_URL
     from gate.vulndb.update import DEFAULT_MIRROR, update_db
 
@@ -226,7 +227,9 @@ def update_command(
         typer.echo(f"{name}: downloaded")
     kept = f"keeping catalog {outcome.kev_version}" if outcome.kev_version else "no catalog in the database"
     if outcome.kev_problem:
-        typer.echo(f"gate: warning: KEV catalog not updated: {outcome.kev_problem}; {kept}", err=True)
+        typer.echo(
+            escape_control(f"gate: warning: KEV catalog not updated: {outcome.kev_problem}; {kept}"), err=True
+        )
     elif outcome.kev != "skipped":
         typer.echo(f"KEV: {outcome.kev} (catalog {outcome.kev_version})")
     changed = outcome.rebuilt or outcome.kev == "downloaded"

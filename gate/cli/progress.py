@@ -15,6 +15,9 @@ def stage(name: str, *, total: int | None = None) -> Iterator[Callable[[int], No
     On a terminal a stage with a known ``total`` shows a bar and any other a spinner, both
     replaced by the stage's line when it ends; in a log only that line is written.
     """
+    from gate.cli.console import escape_control
+
+    name = escape_control(name)  # stage names quote references and paths
     started = time.monotonic()
     if sys.stderr.isatty():
         from rich.console import Console
