@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.catalog import catalog_filesystem, java
+from gate.catalog import CatalogContext, PartlyRead, catalog_filesystem, java
 from gate.catalog.java import (
     MAX_DEPTH,
     MAX_ENTRIES,
@@ -303,6 +303,40 @@ def test_hostile_archives_are_unknowns_and_the_rest_is_catalogued(hostile_root: 
     assert {name for path, name in by_file if path == "/just-deep-enough.jar"} == {
         f"org.deep:level{n}" for n in range(MAX_DEPTH + 1)
     }
+    # the levels read before the depth bound are kept beside the Unknown
+    deep = {p.name for p in catalog.packages if p.locations[0].path == "/deep.jar"}
+    assert deep == {f"org.deep:level{n}" for n in range(20, 19 - MAX_DEPTH, -1)}
+
+
+def test_partial_results_survive_a_limit(debian_jars: Path, tmp_path: Path) -> None:
+    """A bound hit part way through an archive keeps what was found before it, and says so."""
+    lang3 = (debian_jars / "usr/share/java/commons-lang3.jar").read_bytes()
+    members = {**own_pom("com.example", "shop", "2.1"), "WEB-INF/lib/a-lang3.jar": lang3}
+    with zipfile.ZipFile(tmp_path / "shop.war", "w", zipfile.ZIP_DEFLATED) as war:
+        for name, data in members.items():
+            war.writestr(name, data)
+        with war.open("WEB-INF/lib/z-bomb.jar", "w") as bomb:  # read after the members above
+            for _ in range(MAX_NESTED_ARCHIVE // (1 << 20) + 1):
+                bomb.write(bytes(1 << 20))
+    catalog = catalog_dir(tmp_path)
+    assert [(u.path, u.reason) for u in catalog.unknowns] == [
+        (
+            "/shop.war",
+            "/shop.war!/WEB-INF/lib/z-bomb.jar: "
+            f"inflates past the {MAX_NESTED_ARCHIVE}-byte limit for this file",
+        )
+    ]
+    assert {(p.purl, p.metadata_dict["archive-path"]) for p in catalog.packages} == {
+        ("pkg:maven/com.example/shop@2.1", "/shop.war"),
+        ("pkg:maven/org.apache.commons/commons-lang3@3.12.0", "/shop.war!/WEB-INF/lib/a-lang3.jar"),
+    }
+    # the parser itself hands both over
+    fs = DirFileSystem(tmp_path)
+    war = fs.stat("shop.war")
+    assert war is not None
+    with pytest.raises(PartlyRead) as raised:
+        java.parse_java_archive(fs, CatalogContext(None), war)
+    assert len(raised.value.packages) == 2 and "z-bomb.jar" in str(raised.value)
 
 
 # -- metadata formats --------------------------------------------------------------------------

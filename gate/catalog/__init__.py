@@ -3,7 +3,9 @@
 The image's filesystem is walked once; every file is routed to the catalogers whose globs
 match it (syft's model). A parser gets the filesystem, the context (distro, ...) and the
 file, and returns packages; a parser that fails on one file records an :class:`Unknown`
-for it and the rest of the image is still catalogued.
+for it and the rest of the image is still catalogued. A parser that has to stop part way
+through a file (an archive hits a bound after some of its packages were found) raises
+:class:`PartlyRead` carrying them: the catalog keeps those packages and records the Unknown.
 
     from gate.catalog import catalog_filesystem
     result = catalog_filesystem(fs)          # -> gate.model.Catalog
@@ -42,6 +44,14 @@ class CatalogContext:
         return PackageLocation.from_location(
             entry.location, in_base_image=self.in_base_image(entry.layer_index)
         )
+
+
+class PartlyRead(ValueError):
+    """A file read only in part: ``packages`` were found before the parser stopped for this reason."""
+
+    def __init__(self, reason: str, packages: list[Package]) -> None:
+        super().__init__(reason)
+        self.packages = packages
 
 
 MATCH_ALL = "**"
@@ -105,6 +115,10 @@ def catalog_filesystem(
     def run(cataloger: Cataloger, entry: FileEntry) -> None:
         try:
             packages.extend(cataloger.parse(fs, context, entry))
+        except PartlyRead as partial:
+            logger.warning("%s: read /%s only in part: %s", cataloger.name, entry.path, partial)
+            packages.extend(partial.packages)
+            unknowns.append(Unknown("/" + entry.path, cataloger.name, str(partial)))
         except Exception as error:  # one broken parser must not lose the whole SBOM
             logger.warning("%s: cannot read /%s: %s", cataloger.name, entry.path, error)
             unknowns.append(Unknown("/" + entry.path, cataloger.name, str(error) or type(error).__name__))

@@ -15,8 +15,9 @@ Evidence, strongest first:
 
 Archives come from the image, so every read is bounded: the outer file's size, the entries
 and the uncompressed bytes read across all nested archives (a zip bomb expands only as far
-as the budget), and the nesting depth. Hitting a bound fails the whole file with a message
-naming the archive inside it, which the catalog records as an Unknown.
+as the budget), and the nesting depth. Hitting a bound, or a damaged archive inside it, stops
+reading the file with a message naming the archive inside it, which the catalog records as an
+Unknown; the packages found before that point are kept (:class:`gate.catalog.PartlyRead`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 from packageurl import PackageURL
 
-from gate.catalog import CatalogContext, Cataloger
+from gate.catalog import CatalogContext, Cataloger, PartlyRead
 from gate.image.filesystem import FileEntry, FileSystem
 from gate.model import Package, PackageLocation
 
@@ -91,7 +92,17 @@ def parse_java_archive(fs: FileSystem, context: CatalogContext, entry: FileEntry
         raise ArchiveLimitError(f"archive is {entry.size} bytes, over the {MAX_ARCHIVE_BYTES}-byte limit")
     data = fs.read_bytes(entry, limit=MAX_ARCHIVE_BYTES)
     location = context.location_of(entry)
-    found = archive_coordinates(data, "/" + entry.path, 0, Budget())
+    found: list[tuple[str, Coordinates]] = []
+    try:
+        archive_coordinates(data, "/" + entry.path, 0, Budget(), found)
+    except ValueError as error:
+        if not found:
+            raise
+        raise PartlyRead(str(error), _packages(found, location)) from error
+    return _packages(found, location)
+
+
+def _packages(found: list[tuple[str, Coordinates]], location: PackageLocation) -> list[Package]:
     packages: dict[tuple[str, str], Package] = {}
     for archive_path, coordinates in found:
         packages.setdefault((archive_path, coordinates.purl), _package(coordinates, archive_path, location))
@@ -99,12 +110,18 @@ def parse_java_archive(fs: FileSystem, context: CatalogContext, entry: FileEntry
 
 
 def archive_coordinates(
-    data: bytes, archive_path: str, depth: int, budget: Budget
+    data: bytes,
+    archive_path: str,
+    depth: int,
+    budget: Budget,
+    found: list[tuple[str, Coordinates]] | None = None,
 ) -> list[tuple[str, Coordinates]]:
     """(archive path, coordinates) for an archive and, recursively, the archives inside it.
 
-    Nested archives are named ``outer.war!/WEB-INF/lib/inner.jar``.
+    Nested archives are named ``outer.war!/WEB-INF/lib/inner.jar``. Results are appended to
+    ``found`` as they are read, so a caller keeps them when a later archive raises.
     """
+    found = [] if found is None else found
     _check_central_directory(data, archive_path, budget)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -114,7 +131,7 @@ def archive_coordinates(
     budget.entries -= len(members)
     if budget.entries < 0:
         raise ArchiveLimitError(f"{archive_path}: over {MAX_ENTRIES} zip entries for this file")
-    found = [(archive_path, c) for c in _own_coordinates(archive, members, archive_path, budget)]
+    found.extend((archive_path, c) for c in _own_coordinates(archive, members, archive_path, budget))
     for member in members:
         if member.is_dir() or not member.filename.lower().endswith(ARCHIVE_SUFFIXES):
             continue
@@ -122,7 +139,7 @@ def archive_coordinates(
         if depth + 1 > MAX_DEPTH:
             raise ArchiveLimitError(f"{inner_path}: archives nested deeper than {MAX_DEPTH} levels")
         inner = _read_member(archive, member, archive_path, budget, MAX_NESTED_ARCHIVE)
-        found.extend(archive_coordinates(inner, inner_path, depth + 1, budget))
+        archive_coordinates(inner, inner_path, depth + 1, budget, found)
     return found
 
 
