@@ -332,10 +332,10 @@ def test_partial_results_survive_a_limit(debian_jars: Path, tmp_path: Path) -> N
     }
     # the parser itself hands both over
     fs = DirFileSystem(tmp_path)
-    war = fs.stat("shop.war")
-    assert war is not None
+    entry = fs.stat("shop.war")
+    assert entry is not None
     with pytest.raises(PartlyRead) as raised:
-        java.parse_java_archive(fs, CatalogContext(None), war)
+        java.parse_java_archive(fs, CatalogContext(None), entry)
     assert len(raised.value.packages) == 2 and "z-bomb.jar" in str(raised.value)
 
 
