@@ -32,6 +32,7 @@ demo: $(STAMP)
 	$(DEMO_ENV) $(BIN)/gate attest $(DEMO_IMAGE) --identity gate/sample --key demo-out/demo.key \
 		--type cyclonedx --predicate demo-out/sbom.cdx.json
 	$(DEMO_ENV) $(BIN)/gate sign $(DEMO_IMAGE) --identity gate/sample --key demo-out/demo.key
+	$(BIN)/gate verify $(DEMO_IMAGE) --key demo-out/demo.pub --require sbom
 	$(BIN)/gate tree $(DEMO_IMAGE)
 
 test: $(STAMP)
