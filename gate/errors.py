@@ -15,10 +15,13 @@ one line and exits 1; ``--debug`` adds the traceback. Anything else is a bug in 
     ├── LayerError                  a layer tarball that is hostile or corrupt
     ├── KeyError_                   a key file that cannot be read
     ├── SigningError                signing or publishing a signature failed
-    └── VerificationError           nothing verified, or its claims do not match the image
+    ├── VerificationError           nothing verified, or its claims do not match the image
+    └── PolicyError                 a policy, waiver, VEX or Rego file that cannot be used
 
-"Gate closed" (policy or verification failed, exit 2) is not an error: it is a result,
-and the commands that produce it return it explicitly.
+    GateClosed                      not an error: the verdict "do not ship" (exit 2)
+
+"Gate closed" (policy or verification failed) is a result, not a failure of gate: a command
+renders its report first, then raises :class:`GateClosed`, which ``main()`` maps to exit 2.
 """
 
 from __future__ import annotations
@@ -86,3 +89,17 @@ class SigningError(GateError):
 
 class VerificationError(GateError):
     """No signature or attestation verified, or one verified but its claims do not match the image."""
+
+
+class PolicyError(GateError):
+    """A policy, waiver, VEX or Rego file that cannot be read or evaluated: nothing is decided."""
+
+
+class GateClosed(Exception):
+    """The gate's verdict is "fail": the command has reported why; the CLI exits 2."""
+
+    exit_code = EXIT_GATE_CLOSED
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

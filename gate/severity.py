@@ -17,10 +17,14 @@ from typing import Any
 
 
 class Severity(enum.IntEnum):
-    """Qualitative rating (CVSS v3/v4 bands); ``UNKNOWN`` when no source gives one."""
+    """One scale for vulnerabilities, secrets and configuration findings; higher is worse.
+
+    ``INFO`` is also CVSS's "None" band (score 0.0); ``UNKNOWN`` is a vulnerability no source
+    rates, which thresholds treat as failing (a gate cannot pass what it cannot rate).
+    """
 
     UNKNOWN = 0
-    NONE = 1
+    INFO = 1
     LOW = 2
     MEDIUM = 3
     HIGH = 4
@@ -32,11 +36,17 @@ class Severity(enum.IntEnum):
 
     @classmethod
     def parse(cls, text: str) -> Severity:
-        """``low``/``medium``/``high``/``critical`` (case-insensitive) -> Severity; ValueError."""
+        """``critical``/``high``/``medium``/``low``/``info`` (any case) -> Severity; ValueError."""
         try:
-            return cls[text.strip().upper()]
+            level = cls[text.strip().upper()]
         except KeyError:
-            raise ValueError(f"unknown severity {text!r}") from None
+            level = cls.UNKNOWN
+        if level is cls.UNKNOWN:
+            raise ValueError(f"{text!r} is not one of {', '.join(SEVERITY_CHOICES)}")
+        return level
+
+
+SEVERITY_CHOICES = ("critical", "high", "medium", "low", "info")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +78,7 @@ _WORDS = {
     "low": Severity.LOW,
     "negligible": Severity.LOW,
     "unimportant": Severity.LOW,
-    "none": Severity.NONE,
+    "none": Severity.INFO,
 }
 _SUMMARY_WORD = re.compile(r"(Critical|Important|Moderate|Low):\s")
 
@@ -76,7 +86,7 @@ _SUMMARY_WORD = re.compile(r"(Critical|Important|Moderate|Low):\s")
 def band(score: float) -> Severity:
     """CVSS v3.x / v4.0 qualitative severity rating scale."""
     if score == 0:
-        return Severity.NONE
+        return Severity.INFO
     if score < 4:
         return Severity.LOW
     if score < 7:

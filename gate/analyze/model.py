@@ -7,25 +7,10 @@ characters, then ``*``), so no output, log or report built from findings can lea
 from __future__ import annotations
 
 import datetime
-import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-class Severity(enum.StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        """Higher is worse: critical 4 ... info 0."""
-        return _RANKS[self]
-
-
-_RANKS = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1, Severity.INFO: 0}
+from gate.severity import Severity
 
 REDACTED_VISIBLE = 4
 REDACTED_MASK = "*" * 8  # fixed length: the mask does not reveal how long the secret is
@@ -63,7 +48,7 @@ class SecretFinding:
         return {
             "ruleId": self.rule_id,
             "title": self.title,
-            "severity": self.severity.value,
+            "severity": self.severity.label,
             "path": self.path,
             "line": self.line,
             "layerIndex": self.layer_index,
@@ -89,7 +74,7 @@ class ConfigFinding:
         return {
             "ruleId": self.rule_id,
             "title": self.title,
-            "severity": self.severity.value,
+            "severity": self.severity.label,
             "explanation": self.explanation,
             "evidence": list(self.evidence),
             "layerDigest": self.layer_digest,

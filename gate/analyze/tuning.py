@@ -95,10 +95,9 @@ def _known_id(value: Any, known: set[str], where: str) -> str:
 
 def _severity(value: Any, where: str) -> Severity:
     try:
-        return Severity(str(value).lower())
-    except ValueError:
-        choices = ", ".join(s.value for s in Severity)
-        raise GateError(f"{where}: severity {value!r} is not one of {choices}") from None
+        return Severity.parse(str(value))
+    except ValueError as error:
+        raise GateError(f"{where}: severity {error}") from None
 
 
 def _severities(value: Any, known: set[str], where: str) -> dict[str, Severity]:
