@@ -93,6 +93,7 @@ class Finding:
     evidence: tuple[Evidence, ...]
     known_exploited: KnownExploited | None = None  # listed in CISA's KEV catalog under one of its CVEs
     advisories: tuple[str, ...] = ()  # notices (USN, DSA, DLA) that restate this vulnerability
+    published: str = ""  # the primary record's ``published`` (RFC 3339), "" when unknown
 
     @property
     def fix_available(self) -> bool:
@@ -431,6 +432,7 @@ class Matcher:
             fixed_versions=tuple(value for value, _position in sorted(fixed.items(), key=_by_position)),
             evidence=tuple(evidence),
             advisories=advisories,
+            published=str(records[primary][1].get("published", "")),
         )
 
 

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"catalog"},
     {"analyze", "sbom", "match"},
     {"report", "attest"},
-    {"sign"},
+    {"sign", "policy"},  # policy: findings -> decision (uses attest.openvex)
     {"intoto"},
     {"publish", "tree", "verify", "doctor"},
     {"signing", "pipeline"},

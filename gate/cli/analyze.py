@@ -159,8 +159,8 @@ def _verdict(severities: list, problems: list[str], fail_on: FailOn | None) -> N
 
     if fail_on is None:
         return
-    threshold = Severity(fail_on.value).rank
-    if problems or any(severity.rank >= threshold for severity in severities):
+    threshold = Severity.parse(fail_on.value)
+    if problems or any(severity >= threshold for severity in severities):
         _state.gate_closed = True
         raise typer.Exit(2)
 
@@ -202,13 +202,13 @@ def _secrets_table(console: Console, reference: str, result: AnalysisResult) -> 
     )
     for column in ("severity", "rule", "where", "layer", "match", "note"):
         table.add_column(column, overflow="fold")
-    for f in sorted(result.secrets, key=lambda f: (-f.severity.rank, f.path, f.line or 0)):
+    for f in sorted(result.secrets, key=lambda f: (-f.severity, f.path, f.line or 0)):
         where = f"{f.path}:{f.line}" if f.line else f.path
         layer = "" if f.layer_index is None else f"{f.layer_index} {(f.layer_digest or '')[:19]}"
         note = (
             f.note if f.visible else ", ".join(filter(None, ["deleted/overwritten by a later layer", f.note]))
         )
-        table.add_row(f.severity.value, f.rule_id, where, layer, f.redacted, note)
+        table.add_row(f.severity.label, f.rule_id, where, layer, f.redacted, note)
     console.print(table)
     console.print(
         f"skipped: {stats.skipped_binary} binary, {stats.skipped_package_owned} owned by OS packages, "
@@ -223,8 +223,8 @@ def _config_table(console: Console, reference: str, result: AnalysisResult) -> N
     table = Table(title=f"{reference}: {len(result.config)} configuration finding(s)", title_justify="left")
     for column in ("severity", "rule", "title", "evidence"):
         table.add_column(column, overflow="fold")
-    for f in sorted(result.config, key=lambda f: -f.severity.rank):
-        table.add_row(f.severity.value, f.rule_id, f.title, "\n".join(f.evidence))
+    for f in sorted(result.config, key=lambda f: -f.severity):
+        table.add_row(f.severity.label, f.rule_id, f.title, "\n".join(f.evidence))
     console.print(table)
 
 

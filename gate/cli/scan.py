@@ -183,7 +183,7 @@ def _verdict(result: Any, analysis: Any, threshold: Any) -> None:
     failing = len(at_or_above(result, threshold))
     problems = 0
     if analysis is not None:
-        failing += len(analysis_at_or_above(analysis, threshold.label))
+        failing += len(analysis_at_or_above(analysis, threshold))
         problems = len(analysis.problems)
     if failing or problems:
         reason = f"{failing} finding(s) at or above {threshold.label} (or unrated)"

@@ -71,7 +71,7 @@ def load_waivers(path: Path) -> tuple[Waiver, ...]:
 def policy_for_fail_on(severity: Severity) -> Policy:
     """``--fail-on SEVERITY``: block vulnerabilities (and unrated ones), secrets and configuration
     findings at or above it, and files the analyzers could not read."""
-    document = {
+    document: dict[str, Any] = {
         "apiVersion": "gate/v1",
         "kind": "Policy",
         "metadata": {"name": f"fail-on-{severity.label}"},

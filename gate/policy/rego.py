@@ -53,7 +53,7 @@ class RegoResult:
 
 def load_rego(paths: Sequence[Path]) -> tuple[RegoModule, ...]:
     """Read Rego files (directories: their ``*.rego``, sorted), reject v0 syntax, compile them."""
-    modules = []
+    modules: list[RegoModule] = []
     for path in paths:
         files = sorted(path.rglob("*.rego")) if path.is_dir() else [path]
         if path.is_dir() and not files:

@@ -57,7 +57,9 @@ def _vulnerability_matches(rule: VulnerabilitiesRule, finding: Finding, now: dat
         rule.unrated if rating.severity is Severity.UNKNOWN else rating.severity >= rule.severity
     ):
         return False
-    if rule.max_cvss is not None and not (rule.unrated if rating.score is None else rating.score > rule.max_cvss):
+    if rule.max_cvss is not None and not (
+        rule.unrated if rating.score is None else rating.score > rule.max_cvss
+    ):
         return False
     if rule.fix == "available" and not finding.fix_available:
         return False
@@ -125,7 +127,9 @@ def _package_violation(package: Package, why: str) -> Violation:
     )
 
 
-def licenses(rule: LicensesRule, catalog_packages: Iterable[Package]) -> tuple[list[Violation], list[Violation]]:
+def licenses(
+    rule: LicensesRule, catalog_packages: Iterable[Package]
+) -> tuple[list[Violation], list[Violation]]:
     """(violations of the deny/allow list, packages whose license is unknown)."""
     listed, unknown = [], []
     for package in catalog_packages:
@@ -136,7 +140,9 @@ def licenses(rule: LicensesRule, catalog_packages: Iterable[Package]) -> tuple[l
         if rule.deny and (hits := denied(licensing, rule.deny)):
             listed.append(_license_violation(package, licensing.text, f"{licensing.text} needs {_ids(hits)}"))
         elif rule.allow and (outside := not_allowed(licensing, rule.allow)):
-            listed.append(_license_violation(package, licensing.text, f"{licensing.text}: {_ids(outside)} not allowed"))
+            listed.append(
+                _license_violation(package, licensing.text, f"{licensing.text}: {_ids(outside)} not allowed")
+            )
     return listed, unknown
 
 
@@ -210,10 +216,15 @@ def base_image(rule: BaseImageRule, inputs: PolicyInput) -> Result:
     if rule.must_be_current:
         freshness = inputs.base_freshness
         if freshness is None or freshness.status == "unknown":
-            unknown = f"whether the base image is current is unknown: {freshness.detail if freshness else 'not checked'}"
+            detail = freshness.detail if freshness else "not checked"
+            unknown = f"whether the base image is current is unknown: {detail}"
         elif freshness.status == "outdated":
             violations.append(
-                Violation(kind="base-image", id=normalise_reference(recorded), message=f"outdated base image: {freshness.detail}")
+                Violation(
+                    kind="base-image",
+                    id=normalise_reference(recorded),
+                    message=f"outdated base image: {freshness.detail}",
+                )
             )
     return violations, unknown
 

@@ -7,7 +7,7 @@ of all the errors a document has, the deepest is reported (the most specific), i
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -65,14 +65,15 @@ def describe(error: ValidationError) -> str:
 
 
 def _problem(error: ValidationError) -> str:
-    instance, schema, kind = error.instance, error.schema, error.validator
-    properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
+    instance, kind = error.instance, error.validator
+    schema: dict[str, Any] = dict(error.schema) if isinstance(error.schema, Mapping) else {}
+    properties = schema.get("properties", {})
     if kind == "enum":
         return f"{instance!r} is not one of {', '.join(str(item) for item in schema['enum'])}"
     if kind == "const":
         return f"{instance!r} must be {schema['const']!r}"
     if kind == "additionalProperties":
-        unknown = sorted(set(instance) - set(properties))
+        unknown = sorted(set(instance if isinstance(instance, dict) else ()) - set(properties))
         return f"unknown key {unknown[0]!r} (known: {', '.join(properties)})"
     if kind == "required":
         return f"missing key {error.message.split(' is a required')[0]}"
@@ -86,6 +87,9 @@ def _problem(error: ValidationError) -> str:
         return "give deny or allow, not both"
     if kind == "anyOf" and "expires" in properties:
         return f"a waiver needs at least one of {', '.join(WAIVER_SCOPES)}"
+    if kind in ("oneOf", "anyOf") and error.context:
+        # The alternative the value was meant for is the one that failed on more than its type.
+        return _problem(min(error.context, key=lambda item: item.validator == "type"))
     if kind == "minProperties":
         return "must not be empty"
     if kind == "pattern":

@@ -116,10 +116,7 @@ def analysis_json(analysis: AnalysisResult, *, secrets: bool, config: bool) -> d
     return sections
 
 
-def analysis_at_or_above(analysis: AnalysisResult, threshold: str) -> list[SecretFinding | ConfigFinding]:
-    """Secret and config findings at or above a ``low``..``critical`` threshold."""
-    from gate.analyze import Severity as AnalysisSeverity
-
-    rank = AnalysisSeverity(threshold).rank if threshold in set(AnalysisSeverity) else 1
+def analysis_at_or_above(analysis: AnalysisResult, threshold: Severity) -> list[SecretFinding | ConfigFinding]:
+    """Secret and config findings at or above ``threshold``."""
     findings: list[SecretFinding | ConfigFinding] = [*analysis.secrets, *analysis.config]
-    return [f for f in findings if f.severity.rank >= rank]
+    return [f for f in findings if f.severity >= threshold]

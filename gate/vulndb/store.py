@@ -509,7 +509,7 @@ def prepare(record: Record, original: bytes | None = None) -> PreparedRecord:
     )
 
 
-_FACT_FIELDS = ("aliases", "upstream", "related", "summary", "severity")
+_FACT_FIELDS = ("aliases", "upstream", "related", "summary", "severity", "published")
 
 
 def _facts(raw: dict[str, Any]) -> str:
