@@ -63,14 +63,11 @@ def scan_command(
     from gate.cli.progress import stage
     from gate.errors import GateError
     from gate.pipeline import ScanOptions, scan_image, scan_sbom
-    from gate.severity import Severity
+    from gate.policy import parse_fail_on
 
     if (image is None) == (sbom is None):
         raise GateError("give exactly one of IMAGE or --sbom FILE")
-    try:
-        threshold = Severity.parse(fail_on) if fail_on else None
-    except ValueError as error:
-        raise GateError(f"{error} for --fail-on", hint="use low, medium, high or critical") from None
+    threshold = parse_fail_on(fail_on) if fail_on else None
     options = ScanOptions(
         scanners=_parse_scanners(scanners, sbom is not None),
         db_path=db,
