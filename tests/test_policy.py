@@ -70,7 +70,9 @@ def finding(
     kev: KnownExploited | None = None,
     published: str = "2026-01-01T00:00:00Z",
 ) -> Finding:
-    return Finding(pkg, vuln_id, aliases, (), "", Rating(severity, score), fixed, (), kev, published)
+    return Finding(
+        pkg, vuln_id, aliases, (), "", Rating(severity, score), fixed, (), kev, published=published
+    )
 
 
 def make_policy(tmp_path: Path, rules: list[dict[str, Any]], **extra: Any) -> Path:

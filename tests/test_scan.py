@@ -103,7 +103,8 @@ def test_fail_on_closes_the_gate_with_exit_2(db_path: Path, tmp_path: Path) -> N
     clean = _sbom(tmp_path, [_package("openssl", "0.9.0", "cargo")])
     assert run_gate("scan", "--sbom", str(clean), "--db", str(db_path), "--fail-on", "low").returncode == 0
     bad = run_gate(*args, "--fail-on", "severe")
-    assert bad.returncode == 1 and "--fail-on: 'severe' is not one of critical, high, medium, low, info" in bad.stderr
+    assert bad.returncode == 1
+    assert "--fail-on: 'severe' is not one of critical, high, medium, low, info" in bad.stderr
 
 
 def test_unrated_findings_close_the_gate(db_path: Path, tmp_path: Path) -> None:

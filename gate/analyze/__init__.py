@@ -22,13 +22,13 @@ from gate.analyze.model import (
     ConfigFinding,
     SecretFinding,
     SecretStats,
-    Severity,
     redact,
 )
 from gate.analyze.rules import RuleSet, SecretRule
 from gate.analyze.tuning import default_rules, load_rules
 from gate.image.filesystem import FileSystem
 from gate.model import Catalog
+from gate.severity import Severity
 
 __all__ = [
     "AnalysisOptions",

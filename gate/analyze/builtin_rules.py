@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from gate.analyze import validators
-from gate.analyze.model import Severity
 from gate.analyze.rules import SecretRule
+from gate.severity import Severity
 
 
 def _rule(

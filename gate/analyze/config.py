@@ -11,11 +11,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from gate.analyze.model import AnalysisOptions, ConfigFinding, Severity
+from gate.analyze.model import AnalysisOptions, ConfigFinding
 from gate.image.base import BASE_DIGEST, BASE_NAME
 from gate.image.filesystem import FileSystem, Kind
 from gate.image.manifest import ImageConfig
 from gate.model import Catalog
+from gate.severity import Severity
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

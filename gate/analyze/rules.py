@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from gate.analyze.model import Severity
 from gate.errors import GateError
+from gate.severity import Severity
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from gate.analyze.model import AnalysisOptions, SecretFinding, SecretStats, Severity, redact
+from gate.analyze.model import AnalysisOptions, SecretFinding, SecretStats, redact
 from gate.analyze.rules import RuleSet, SecretRule
 from gate.analyze.validators import is_placeholder
 from gate.errors import GateError
 from gate.image.filesystem import FileEntry, FileSystem
 from gate.image.manifest import ImageConfig
 from gate.model import Catalog
+from gate.severity import Severity
 
 SNIFF_BYTES = 8192
 SMALL_FILE = 256 * 1024

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from gate.analyze.builtin_rules import BUILTIN_RULES
-from gate.analyze.model import Severity
 from gate.analyze.rules import RuleSet, SecretRule, check_regex_safety
 from gate.errors import GateError
+from gate.severity import Severity
 
 _TOP_KEYS = {"disable", "severity", "allow", "rules"}
 _RULE_KEYS = {"id", "title", "severity", "regex", "keywords", "paths"}

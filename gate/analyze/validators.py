@@ -16,9 +16,9 @@ import zlib
 from collections import Counter
 
 from gate import safejson
-from gate.analyze.model import Severity
 from gate.analyze.pgp import secret_key_encrypted
 from gate.analyze.rules import Verdict
+from gate.severity import Severity
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

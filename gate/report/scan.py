@@ -116,7 +116,9 @@ def analysis_json(analysis: AnalysisResult, *, secrets: bool, config: bool) -> d
     return sections
 
 
-def analysis_at_or_above(analysis: AnalysisResult, threshold: Severity) -> list[SecretFinding | ConfigFinding]:
+def analysis_at_or_above(
+    analysis: AnalysisResult, threshold: Severity
+) -> list[SecretFinding | ConfigFinding]:
     """Secret and config findings at or above ``threshold``."""
     findings: list[SecretFinding | ConfigFinding] = [*analysis.secrets, *analysis.config]
     return [f for f in findings if f.severity >= threshold]
