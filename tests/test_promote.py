@@ -316,3 +316,16 @@ def test_keyless_promotion_attestation(
     result = verify_image(f"{destination}:v1", trust)
     [promotion] = result.evidence.attestations_of(types.GATE_PROMOTION_V1)
     assert promotion.accepted and promotion.signer == f"ci@gate.test (issuer {OIDC_ISSUER})"
+
+
+def test_promotion_into_an_oci_layout(
+    registry: RegistryServer, key: SigningKey, keys: tuple[str, str, SigningKey], tmp_path: Path
+) -> None:
+    """The embedded default: promote out of a registry into a layout, and verify it there."""
+    public, promoter_key, _ = keys
+    image = fully_signed(registry, key)
+    layout = f"oci:{tmp_path / 'layout'}:release"
+    code, document, stderr = promote(image.reference, layout, "--key", public, "--signing-key", promoter_key)
+    assert code == 0, (document, stderr)
+    verified = run_gate("verify", layout, "--key", public, "--require", "sbom,vuln,provenance,vsa,openvex")
+    assert verified.returncode == 0, verified.stdout

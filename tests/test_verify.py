@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gate.attest import types
+from gate.errors import VerificationError
 from gate.image.attachments import Entry
 from gate.image.layout import OciLayout
 from gate.image.manifest import Descriptor, Manifest
@@ -20,6 +21,7 @@ from gate.sign.keys import SigningKey, generate_signing_key
 from gate.verify import VerifyOptions, verify_image
 from gate.verify.requirements import parse_required
 from gate.verify.trust import Trust
+from tests.servers import RegistryServer
 from tests.signed_images import (
     POLICY_DIGEST,
     SBOM,
@@ -278,3 +280,14 @@ def test_bad_input_is_a_one_line_error(
     assert result.returncode == 1, result
     assert result.stderr.startswith("gate: error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_too_many_attachments_are_refused_not_read(
+    registry: RegistryServer, key: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gate.verify import evidence
+
+    image = signed_image(registry, key)  # four attestations
+    monkeypatch.setattr(evidence, "MAX_ATTACHMENTS", 3)
+    with pytest.raises(VerificationError, match=r"\.att: 4 entries, over 3; refusing to read them all"):
+        verify_image(image.reference, Trust(keys=(key.public_key,)))

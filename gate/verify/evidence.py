@@ -27,6 +27,7 @@ from gate.verify.trust import MODIFIED_OR_OTHER_KEY, Trust, accepts_bundle, acce
 
 MAX_ENVELOPE_SIZE = 64 * 1024 * 1024
 MAX_PREDICATE_SIZE = 256 * 1024 * 1024
+MAX_ATTACHMENTS = 1024  # signatures, attestations or referrers of one image: more is an attack or a leak
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _cosign_signatures(
 ) -> list[Found]:
     manifest = _cosign_manifest(store, signature_tag(digest))
     found = []
-    for layer in manifest.layers if manifest else ():
+    for layer in _bounded(list(manifest.layers), signature_tag(digest)) if manifest else ():
         if layer.media_type != simplesigning.MEDIA_TYPE or SIGNATURE_ANNOTATION not in layer.annotations:
             continue
         found.append(_check_simple_signature(store, layer, digest, trust, repository))
@@ -128,7 +129,7 @@ def _check_simple_signature(
 def _cosign_attestations(store: ReadableStore, digest: str, trust: Trust) -> list[Found]:
     manifest = _cosign_manifest(store, attestation_tag(digest))
     found = []
-    for layer in manifest.layers if manifest else ():
+    for layer in _bounded(list(manifest.layers), attestation_tag(digest)) if manifest else ():
         if layer.media_type != ENVELOPE_MEDIA_TYPE:
             continue
         try:
@@ -164,8 +165,16 @@ def _bundle_referrers(store: Store, digest: str, trust: Trust) -> list[Found]:
 
 
 def _referrers(store: Store, digest: str) -> list[Descriptor]:
-    listed = store.referrers(digest)
+    listed = _bounded(store.referrers(digest), f"referrers of {digest}")
     return [item for item in listed if (item.artifact_type or "") in BUNDLE_MEDIA_TYPES]
+
+
+def _bounded(items: list[Descriptor], what: str) -> list[Descriptor]:
+    if len(items) > MAX_ATTACHMENTS:
+        raise VerificationError(
+            f"{what}: {len(items)} entries, over {MAX_ATTACHMENTS}; refusing to read them all"
+        )
+    return items
 
 
 def _about(digest: str, where: str, reference: str, signer: str, payload: bytes) -> Found:
