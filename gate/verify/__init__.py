@@ -149,7 +149,7 @@ def verify_at_rest(
 
 
 def accepted_attestations(evidence: Evidence, predicate_types: tuple[str, ...]) -> list[Found]:
-    """Accepted statements of any of ``predicate_types``, newest referrers and layers last."""
+    """Accepted statements of any of ``predicate_types``: ``.att`` layers in tag order, then referrers."""
     return [
         item for item in evidence.attestations if item.accepted and item.predicate_type in predicate_types
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from gate.image.digest import verify_bytes
 from gate.image.manifest import Descriptor, Manifest
 from gate.image.store import ReadableStore, Store
 from gate.sign import simplesigning
-from gate.sign.bundle import BUNDLE_MEDIA_TYPES
+from gate.sign.bundle import BUNDLE_MEDIA_TYPES, bundle_envelope
 from gate.sign.dsse import ENVELOPE_MEDIA_TYPE, Envelope
 from gate.verify.trust import MODIFIED_OR_OTHER_KEY, Trust, accepts_bundle, accepts_envelope
 
@@ -204,8 +205,6 @@ def _claimed_statement(layer: Descriptor, store: ReadableStore) -> Statement | N
 
 
 def _claimed_bundle(bundle: bytes) -> Statement | None:
-    from gate.sign.bundle import bundle_envelope
-
     try:
         return parse_statement(bundle_envelope(bundle).payload)
     except GateError:
@@ -214,8 +213,6 @@ def _claimed_bundle(bundle: bytes) -> Statement | None:
 
 def _detached_predicate(store: ReadableStore, reference: Any) -> Any:
     """The predicate blob a detached statement names, read through the referrer artifact it names."""
-    import json
-
     try:
         artifact_digest = reference["artifact"]
         blob_digest = "sha256:" + reference["digest"]["sha256"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from gate.errors import GateError, VerificationError
 from gate.sign.bundle import BundleVerificationError, bundle_envelope, verify_bundle
 from gate.sign.dsse import Envelope, pae
-from gate.sign.keys import PublicKey
+from gate.sign.keys import PublicKey, load_public_key
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 GITLAB_ISSUER = "https://gitlab.com"
@@ -197,8 +197,6 @@ def build_trust(
     trusted_root: Path | None = None,
 ) -> Trust:
     """The trust the command-line flags describe (shortcuts fill identity and issuer)."""
-    from gate.sign.keys import load_public_key
-
     shortcuts = [value for value in (github_repo, gitlab_project) if value]
     if shortcuts and (keys or identity or identity_regexp or issuer):
         raise GateError("--github-repo and --gitlab-project replace the key and identity flags; give one")
