@@ -528,9 +528,11 @@ class RegistryServer:
         auth: RegistryAuth | None = None,
         binary: str = REGISTRY_BINARY,
         startup_timeout: float = 10.0,
+        access_log: bool = False,
     ) -> None:
         self.workdir = workdir
         self.auth = auth
+        self.access_log = access_log  # every request in log_path, for tests that count requests
         self.binary = binary
         self.startup_timeout = startup_timeout
         self.storage_dir = workdir / "storage"
@@ -567,7 +569,8 @@ class RegistryServer:
     def config(self) -> str:
         return (
             "version: 0.1\n"
-            "log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: true\n"
+            "log:\n  level: warn\n  formatter: text\n"
+            f"  accesslog:\n    disabled: {'false' if self.access_log else 'true'}\n"
             "storage:\n"
             f"  filesystem:\n    rootdirectory: {_yaml_str(self.storage_dir)}\n"
             "  delete:\n    enabled: true\n"

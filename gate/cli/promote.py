@@ -11,6 +11,7 @@ import typer
 from gate.cli import _state
 from gate.cli.options import FormatOption, InsecureOption, OutputFormat, registry_client
 from gate.cli.verify import (
+    DbOption,
     GithubOption,
     GitlabOption,
     IdentityOption,
@@ -22,6 +23,7 @@ from gate.cli.verify import (
     MaxAgeOption,
     OfflineOption,
     PolicyDigestOption,
+    PolicyOption,
     PublicKeyOption,
     RequireOption,
     TrustedRootOption,
@@ -55,6 +57,8 @@ def promote_command(
     require_vsa_passed: VsaPassedOption = False,
     policy_digest: PolicyDigestOption = None,
     max_age: MaxAgeOption = None,
+    policy: PolicyOption = None,
+    db: DbOption = None,
     in_toto_layout: LayoutOption = None,
     layout_key: LayoutKeyOption = None,
     links: LinksOption = None,
@@ -103,7 +107,12 @@ def promote_command(
         trusted_root=trusted_root,
     )
     options = verify_options(
-        require, require_vsa_passed, policy_digest, max_age, in_toto=(in_toto_layout, layout_key, links)
+        require,
+        require_vsa_passed,
+        policy_digest,
+        max_age,
+        policy=(policy, db),
+        in_toto=(in_toto_layout, layout_key, links),
     )
     signer = None
     if signing_key is not None or keyless:

@@ -78,6 +78,19 @@ MaxAgeOption = Annotated[
     str | None,
     typer.Option("--max-age", help="With --require-vsa-passed: the VSA must be newer than this (24h, 7d)."),
 ]
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        help="Re-evaluate this policy on the attested SBOM with today's database (no layer is pulled).",
+    ),
+]
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db", help="With --policy: the vulnerability database [default: $GATE_DB, else the cache]."
+    ),
+]
 LayoutOption = Annotated[
     Path | None,
     typer.Option(
@@ -114,6 +127,8 @@ def verify_command(
     require_vsa_passed: VsaPassedOption = False,
     policy_digest: PolicyDigestOption = None,
     max_age: MaxAgeOption = None,
+    policy: PolicyOption = None,
+    db: DbOption = None,
     in_toto_layout: LayoutOption = None,
     layout_key: LayoutKeyOption = None,
     links: LinksOption = None,
@@ -139,7 +154,12 @@ def verify_command(
         trusted_root=trusted_root,
     )
     options = verify_options(
-        require, require_vsa_passed, policy_digest, max_age, in_toto=(in_toto_layout, layout_key, links)
+        require,
+        require_vsa_passed,
+        policy_digest,
+        max_age,
+        policy=(policy, db),
+        in_toto=(in_toto_layout, layout_key, links),
     )
     with stage(f"verify {image}"):
         result = verify_image(image, trust, options, client=registry_client(insecure_registry))
@@ -155,6 +175,7 @@ def verify_options(
     policy_digest: str | None,
     max_age: str | None,
     *,
+    policy: tuple[Path | None, Path | None] = (None, None),
     in_toto: tuple[Path | None, Path | None, Path | None] = (None, None, None),
 ) -> VerifyOptions:
     from gate.verify import VerifyOptions
@@ -165,8 +186,21 @@ def verify_options(
         require_vsa_passed=require_vsa_passed or policy_digest is not None or max_age is not None,
         policy_digest=normalise_policy_digest(policy_digest) if policy_digest else None,
         max_age=parse_max_age(max_age) if max_age else None,
-        extra_checks=_in_toto_checks(*in_toto),
+        extra_checks=_policy_checks(*policy) + _in_toto_checks(*in_toto),
     )
+
+
+def _policy_checks(policy: Path | None, db: Path | None) -> tuple[ExtraCheck, ...]:
+    from gate.errors import GateError
+
+    if policy is None:
+        if db is not None:
+            raise GateError("--db is for --policy: give the policy to re-evaluate")
+        return ()
+    from gate.pipeline import ScanOptions
+    from gate.verify.reevaluate import policy_check
+
+    return (policy_check(policy, ScanOptions(db_path=db)),)
 
 
 def _in_toto_checks(layout: Path | None, key: Path | None, links: Path | None) -> tuple[ExtraCheck, ...]:
