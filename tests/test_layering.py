@@ -26,8 +26,9 @@ LAYERS: list[set[str]] = [
     {"report", "attest"},
     {"sign", "policy"},  # policy: findings -> decision (uses attest.openvex)
     {"intoto"},
-    {"publish", "tree", "verify", "doctor"},
+    {"publish", "tree", "doctor"},
     {"signing", "pipeline"},
+    {"verify"},  # re-evaluates the policy on the attested SBOM through the pipeline's matching
     {"promote"},
     {"run"},
     {"sample", "cli"},

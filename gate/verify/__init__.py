@@ -15,7 +15,9 @@ report lists every reason at once):
    subject is this digest (one copied from another image is named as such);
 3. **vsa**: with ``require_vsa_passed``, the newest accepted VSA says PASSED, for the policy
    digest asked for, not older than ``max_age``;
-4. **in-toto**: with a layout, in-toto's reference verification over the links, and the gate
+4. **policy**: with a policy, the policy re-evaluated on the attested SBOM with today's database
+   (:mod:`gate.verify.reevaluate`);
+5. **in-toto**: with a layout, in-toto's reference verification over the links, and the gate
    step's link names this image.
 
 Nothing here reads an image layer: only manifests and the small signature/attestation blobs.
