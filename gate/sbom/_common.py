@@ -86,6 +86,32 @@ def purl_qualifier(purl: str, key: str) -> str:
     return ""
 
 
+def joined_version(epoch: str, version: str, release: str) -> str:
+    """``[epoch:]version[-release]``: a distro version that tools write as three parts (trivy's Src*)."""
+    if not version:
+        return ""
+    joined = f"{epoch}:{version}" if epoch and epoch != "0" else version
+    return f"{joined}-{release}" if release else joined
+
+
+def distro_from_purls(purls: list[str]) -> Distro | None:
+    """The distro named by OS package purls' ``distro`` qualifier (``debian-12``, ``ubuntu-22.04``).
+
+    syft writes no operating-system package into SPDX; its deb, apk and rpm purls still say
+    which distro they were installed on. The most common value wins; None when none says.
+    """
+    named: dict[str, int] = {}
+    for purl in purls:
+        if purl_type(purl) in ("deb", "apk", "rpm") and (value := purl_qualifier(purl, "distro")):
+            named[value] = named.get(value, 0) + 1
+    if not named:
+        return None
+    distro_id, _, version = max(named, key=lambda value: named[value]).rpartition("-")
+    if not distro_id or not version[:1].isdigit():
+        return None  # "3.15.11" (trivy's apk purls) names no distro
+    return Distro(id=distro_id.lower(), version_id=version)
+
+
 def sanitise(text: str) -> str:
     """Only letters, digits, ``.`` and ``-`` (SPDX identifier characters)."""
     cleaned = re.sub(r"[^A-Za-z0-9.\-]+", "-", text).strip("-")

@@ -26,6 +26,7 @@ from gate.sbom._common import (
     content_uuid,
     creation_time,
     dump_json,
+    joined_version,
     license_kind,
     load_json,
     merged_source,
@@ -366,12 +367,22 @@ def _package(component: dict[str, Any]) -> Package:
         ecosystem=_first(props, f"{P}ecosystem"),
         arch=_first(props, f"{P}arch") or purl_qualifier(purl, "arch"),
         licenses=licenses,
-        source_name=_first(props, f"{P}source-package", "aquasecurity:trivy:SrcName"),
-        source_version=_first(props, f"{P}source-version", "aquasecurity:trivy:SrcVersion"),
+        source_name=_first(props, f"{P}source-package", "syft:metadata:source", "aquasecurity:trivy:SrcName"),
+        source_version=_first(props, f"{P}source-version", "syft:metadata:sourceVersion")
+        or _trivy_source_version(props),
         files=files,
         dependencies=tuple(props.get(f"{P}dependency", [])),
         metadata=tuple(_ordered_props(component, f"{P}metadata:")),
         hashes=hashes,
+    )
+
+
+def _trivy_source_version(props: dict[str, list[str]]) -> str:
+    """trivy splits the source version into SrcEpoch, SrcVersion and SrcRelease; joined again here."""
+    return joined_version(
+        _first(props, "aquasecurity:trivy:SrcEpoch"),
+        _first(props, "aquasecurity:trivy:SrcVersion"),
+        _first(props, "aquasecurity:trivy:SrcRelease"),
     )
 
 

@@ -24,6 +24,7 @@ from gate.sbom._common import (
     SbomError,
     content_uuid,
     creation_time,
+    distro_from_purls,
     dump_json,
     license_kind,
     load_json,
@@ -57,6 +58,7 @@ _CHECKSUM_NAMES = {  # CycloneDX algorithm name -> SPDX's
     "BLAKE3": "BLAKE3",
 }
 _OS_PURPOSES = ("OPERATING_SYSTEM", "OPERATING-SYSTEM")
+BUILT_FROM = "built package from:"
 
 
 def _blob(data: dict[str, Any]) -> str:
@@ -312,6 +314,8 @@ def _decode(document: dict[str, Any]) -> Catalog:
             foreign_ids.add(str(entry.get("SPDXID")))
         packages.append(package)
         by_id[str(entry.get("SPDXID"))] = package
+    if distro is None:
+        distro = distro_from_purls([package.purl for package in packages])
     if foreign_ids:
         relationships = document.get("relationships") or []
         packages = _with_relationship_dependencies(packages, by_id, foreign_ids, relationships)
@@ -353,6 +357,7 @@ def _foreign_package(entry: dict[str, Any], extracted: dict[str, str]) -> Packag
     purl = _purl(entry)
     if not purl:  # files, "application" groupings, the image itself: not packages for gate
         return None
+    source_name, source_version = _built_from(str(entry.get("sourceInfo") or ""))
     return Package(
         name=str(entry["name"]),
         version=str(entry.get("versionInfo", "")),
@@ -362,8 +367,22 @@ def _foreign_package(entry: dict[str, Any], extracted: dict[str, str]) -> Packag
         locations=(),
         arch=purl_qualifier(purl, "arch"),
         licenses=_foreign_licenses(entry, extracted),
+        source_name=source_name,
+        source_version=source_version,
         hashes=tuple((str(c["algorithm"]), str(c["checksumValue"])) for c in entry.get("checksums") or ()),
     )
+
+
+def _built_from(source_info: str) -> tuple[str, str]:
+    """(source package, its version) from trivy's ``sourceInfo: built package from: glibc 2.36-9``.
+
+    syft's ``sourceInfo`` says where it read the package instead; its source package is in the
+    purl's ``upstream`` qualifier, read by :func:`gate.sbom.complete_os_packages`.
+    """
+    if not source_info.startswith(BUILT_FROM):
+        return "", ""
+    name, _, version = source_info[len(BUILT_FROM) :].strip().partition(" ")
+    return name, version.strip()
 
 
 def _with_relationship_dependencies(
