@@ -21,10 +21,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from packageurl import PackageURL
+
 from gate import __version__
 from gate.attest._time import now_rfc3339
 from gate.attest.cyclonedx import cyclonedx_predicate
-from gate.attest.openvex import openvex_predicate
+from gate.attest.openvex import VexStatement, openvex_predicate
 from gate.attest.provenance import provenance_predicate
 from gate.attest.types import COSIGN_VULN, CYCLONEDX, OPENVEX, SLSA_PROVENANCE_V1, SLSA_VSA_V1
 from gate.attest.vsa import Verdict, vsa_predicate
@@ -70,7 +72,15 @@ class Ruling:
     """A decision and what the attestations say about it."""
 
     decision: Decision
-    waived: tuple[Any, ...] = ()  # gate.attest.openvex.VexStatement of the waivers the decision applied
+    waived: tuple[WaivedVulnerability, ...] = ()  # what the OpenVEX attestation states
+
+
+@dataclass(frozen=True)
+class WaivedVulnerability:
+    """A vulnerability a waiver accepted: an OpenVEX ``not_affected`` statement about the image."""
+
+    id: str
+    impact_statement: str  # the waiver's reason, owner and expiry
 
 
 Decide = Callable[[Evidence], Ruling]
@@ -330,8 +340,20 @@ def _attestations(
     found.append(_provenance(run.started_on, run.finished_on, options))
     found.append(_vsa(result, run.subject, policy, database_json(scan), run.ruling))
     if run.ruling.waived:
-        found.append(Attestation(OPENVEX, openvex_predicate(list(run.ruling.waived), author=VERIFIER_ID)))
+        product = image_purl(result.repository, run.subject.digest)
+        statements = [
+            VexStatement(item.id, (product,), "not_affected", impact_statement=item.impact_statement)
+            for item in run.ruling.waived
+        ]
+        found.append(Attestation(OPENVEX, openvex_predicate(statements, author=VERIFIER_ID)))
     return found
+
+
+def image_purl(repository: str, digest: str) -> str:
+    """``pkg:oci/app@sha256%3A...?repository_url=registry.example/ns/app`` (purl-spec oci type)."""
+    name = repository.rsplit("/", 1)[-1] or "image"
+    qualifiers = {"repository_url": repository} if repository else {}
+    return PackageURL(type="oci", name=name.lower(), version=digest, qualifiers=qualifiers).to_string()
 
 
 def _top_attestations(

@@ -21,6 +21,7 @@ from gate.cli.commands import inspect_command, tree_command
 from gate.cli.db import db_app
 from gate.cli.doctor import doctor_command
 from gate.cli.promote import promote_command
+from gate.cli.run import run_command
 from gate.cli.sbom import sbom_command
 from gate.cli.scan import scan_command
 from gate.cli.sign import attest_command, keygen_command, sign_command
@@ -60,6 +61,7 @@ def _root(
     logging.basicConfig(level=level, handlers=[handler])
 
 
+app.command("run")(run_command)
 app.command("inspect")(inspect_command)
 app.command("tree")(tree_command)
 app.command("sbom")(sbom_command)
