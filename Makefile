@@ -12,27 +12,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The pipeline so far on the built-in sample image, with embedded defaults only: an OCI layout,
+# The whole product on the built-in sample image, with embedded defaults only: an OCI layout,
 # a local SQLite vulnerability database from the sample's advisory, and a freshly generated key.
+# `gate run` under policies/strict.yaml must close the gate (exit 2) and publish nothing; under
+# the sample's demo policy it passes, attests and signs; `gate verify` then checks all of it.
 DEMO_IMAGE := oci:demo-out/sample:demo
-DEMO_ENV := GATE_PASSWORD=demo-only-password SOURCE_DATE_EPOCH=0 GATE_DB=demo-out/vulns.db
+DEMO_ENV := GATE_PASSWORD=demo-only-password GATE_DB=demo-out/vulns.db
+RUN := $(DEMO_ENV) $(BIN)/gate run $(DEMO_IMAGE) --key demo-out/demo.key --identity gate/sample --offline
 
 demo: $(STAMP)
 	rm -rf demo-out
 	$(BIN)/python -m gate.sample demo-out/sample
 	$(BIN)/gate inspect $(DEMO_IMAGE)
-	$(DEMO_ENV) $(BIN)/gate sbom $(DEMO_IMAGE)
-	$(DEMO_ENV) $(BIN)/gate sbom $(DEMO_IMAGE) --format cyclonedx-json --output demo-out/sbom.cdx.json
-	$(DEMO_ENV) $(BIN)/gate sbom $(DEMO_IMAGE) --format spdx-json --output demo-out/sbom.spdx.json
+	SOURCE_DATE_EPOCH=0 $(BIN)/gate sbom $(DEMO_IMAGE)
 	$(DEMO_ENV) $(BIN)/gate db import "$$($(BIN)/python -m gate.sample --advisories)"
 	$(DEMO_ENV) $(BIN)/gate scan $(DEMO_IMAGE)
-	$(DEMO_ENV) $(BIN)/gate secrets $(DEMO_IMAGE)
-	$(DEMO_ENV) $(BIN)/gate config-check $(DEMO_IMAGE)
 	$(DEMO_ENV) $(BIN)/gate keygen --output-prefix demo-out/demo
-	$(DEMO_ENV) $(BIN)/gate attest $(DEMO_IMAGE) --identity gate/sample --key demo-out/demo.key \
-		--type cyclonedx --predicate demo-out/sbom.cdx.json
-	$(DEMO_ENV) $(BIN)/gate sign $(DEMO_IMAGE) --identity gate/sample --key demo-out/demo.key
-	$(BIN)/gate verify $(DEMO_IMAGE) --key demo-out/demo.pub --require sbom
+	@echo "== gate run under policies/strict.yaml: the gate must close (exit 2) and publish nothing"
+	$(RUN) --policy policies/strict.yaml --report-dir demo-out/strict; code=$$?; \
+		echo "gate run exited $$code"; test $$code -eq 2
+	! $(BIN)/gate tree $(DEMO_IMAGE) | grep -q 'cosign'
+	@echo "== gate run under gate/sample/policy.yaml (waives the flask advisory): passes, attests, signs"
+	$(RUN) --policy gate/sample/policy.yaml --report-dir demo-out/run --in-toto-link demo-out/links
+	$(BIN)/gate verify $(DEMO_IMAGE) --key demo-out/demo.pub --require sbom,vuln,provenance,vsa --require-vsa-passed
 	$(BIN)/gate tree $(DEMO_IMAGE)
 
 test: $(STAMP)

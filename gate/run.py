@@ -14,14 +14,13 @@ before its signature (:func:`gate.signing.sign_and_attest`). A failed run publis
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
-
-from packageurl import PackageURL
+from typing import Any
 
 from gate import __version__
 from gate.attest._time import now_rfc3339
@@ -40,6 +39,18 @@ from gate.image.reference import RegistryRef
 from gate.image.store import Store
 from gate.intoto import write_link
 from gate.pipeline import Progress, Scan, ScanOptions, no_progress, open_db, read_opened, scan_read_image
+from gate.policy import (
+    BaseFreshness,
+    DatabaseIdentity,
+    Decision,
+    PolicyInput,
+    check_base_freshness,
+    evaluate,
+    load_policy,
+    load_vex_files,
+    load_waivers,
+    waived_statements,
+)
 from gate.publish import Published, Target, open_target
 from gate.sbom import SbomFormat, encode
 from gate.signing import Attestation, KeySigner, Signer, sign_and_attest
@@ -47,15 +58,6 @@ from gate.vulndb import VulnDB
 
 VERIFIER_ID = "urn:gate:verifier"  # who reached the verdict (the VSA verifier, the OpenVEX author)
 SCANNER_URI = f"pkg:pypi/gate@{__version__}"
-
-
-class Decision(Protocol):
-    """What `gate run` needs of a policy decision."""
-
-    @property
-    def passed(self) -> bool: ...
-
-    def to_json(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -72,15 +74,7 @@ class Ruling:
     """A decision and what the attestations say about it."""
 
     decision: Decision
-    waived: tuple[WaivedVulnerability, ...] = ()  # what the OpenVEX attestation states
-
-
-@dataclass(frozen=True)
-class WaivedVulnerability:
-    """A vulnerability a waiver accepted: an OpenVEX ``not_affected`` statement about the image."""
-
-    id: str
-    impact_statement: str  # the waiver's reason, owner and expiry
+    waived: tuple[VexStatement, ...] = ()  # the applied waivers, as the OpenVEX attestation states them
 
 
 Decide = Callable[[Evidence], Ruling]
@@ -201,6 +195,49 @@ def run_image(
 
 
 # -- deciding ---------------------------------------------------------------------------------
+
+
+def decide_with_policy(
+    path: Path,
+    *,
+    waivers: Sequence[Path] = (),
+    vex: Sequence[Path] = (),
+    offline: bool = False,
+    client: RegistryClient | None = None,
+    now: datetime.datetime | None = None,
+) -> tuple[Decide, PolicyRef]:
+    """The policy file at ``path`` (plus waiver and VEX files) as ``gate run``'s decision step."""
+    policy = load_policy(path)
+    extra_waivers = tuple(waiver for file in waivers for waiver in load_waivers(file))
+    statements = load_vex_files(vex)
+
+    def decide(evidence: Evidence) -> Ruling:
+        freshness = check_base_freshness(
+            evidence.scan.base, client=client, platform=evidence.platform or None, offline=offline, now=now
+        )
+        inputs = policy_input(evidence.scan, base_freshness=freshness)
+        decision = evaluate(policy, inputs, waivers=extra_waivers, vex=statements, now=now)
+        return Ruling(decision, tuple(waived_statements(decision)))
+
+    return decide, PolicyRef(str(path), policy.digest)
+
+
+def policy_input(scan: Scan, *, base_freshness: BaseFreshness | None = None) -> PolicyInput:
+    """What the policy is evaluated over, from one scan; a scanner that did not run is ``None``."""
+    analysis = scan.analysis
+    database = scan.database
+    return PolicyInput(
+        catalog=scan.catalog,
+        vulnerabilities=tuple(scan.matches.findings) if database is not None else None,
+        secrets=tuple(analysis.secrets) if analysis is not None and "secret" in scan.scanners else None,
+        config=tuple(analysis.config) if analysis is not None and "config" in scan.scanners else None,
+        analysis_problems=tuple(analysis.problems) if analysis is not None else (),
+        reference=scan.target.get("reference"),
+        digest=scan.target.get("digest"),
+        base=scan.base,
+        base_freshness=base_freshness,
+        database=DatabaseIdentity(database.digest, database.built_at) if database is not None else None,
+    )
 
 
 def _decide_platforms(
@@ -340,20 +377,9 @@ def _attestations(
     found.append(_provenance(run.started_on, run.finished_on, options))
     found.append(_vsa(result, run.subject, policy, database_json(scan), run.ruling))
     if run.ruling.waived:
-        product = image_purl(result.repository, run.subject.digest)
-        statements = [
-            VexStatement(item.id, (product,), "not_affected", impact_statement=item.impact_statement)
-            for item in run.ruling.waived
-        ]
-        found.append(Attestation(OPENVEX, openvex_predicate(statements, author=VERIFIER_ID)))
+        predicate = openvex_predicate(list(run.ruling.waived), author=VERIFIER_ID, timestamp=run.finished_on)
+        found.append(Attestation(OPENVEX, predicate))
     return found
-
-
-def image_purl(repository: str, digest: str) -> str:
-    """``pkg:oci/app@sha256%3A...?repository_url=registry.example/ns/app`` (purl-spec oci type)."""
-    name = repository.rsplit("/", 1)[-1] or "image"
-    qualifiers = {"repository_url": repository} if repository else {}
-    return PackageURL(type="oci", name=name.lower(), version=digest, qualifiers=qualifiers).to_string()
 
 
 def _top_attestations(

@@ -84,6 +84,22 @@ def run_command(
             help="Also write a signed in-toto link for the gate step into DIR (needs --key).",
         ),
     ] = None,
+    waivers: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--waivers", metavar="FILE", help="A waivers file (kind: Waivers), besides the policy's own."
+        ),
+    ] = None,
+    vex: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--vex", metavar="FILE", help="OpenVEX or CycloneDX VEX whose not_affected statements apply."
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", help="No lookups besides the image (the base image's tag stays unknown)."),
+    ] = False,
     max_db_age: MaxAgeOption = "5d",
     allow_stale_db: AllowStaleOption = False,
     output_format: FormatOption = OutputFormat.table,
@@ -100,7 +116,7 @@ def run_command(
     Exit codes: 0 pass, 1 error, 2 gate closed (the blocking findings come first in the output).
     """
     from gate.cli.progress import stage
-    from gate.errors import GateClosed, GateError
+    from gate.errors import GateError
     from gate.pipeline import ScanOptions
     from gate.run import RunOptions, decide_with_policy, run_image
 
@@ -109,7 +125,10 @@ def run_command(
     signs = not (no_sign or dry_run)
     if signs and (key is None) == (not keyless):
         raise GateError("give exactly one of --key FILE or --keyless (or --no-sign for a verdict only)")
-    decide, policy_ref = decide_with_policy(policy)
+    client = registry_client(insecure_registry)
+    decide, policy_ref = decide_with_policy(
+        policy, waivers=waivers or (), vex=vex or (), offline=offline, client=client
+    )
     signer = signer_from_options(key, keyless, bundle, identity_token_file, trust_config) if signs else None
     required = tuple(p.strip() for p in (require_platforms or "").split(",") if p.strip())
     options = RunOptions(
@@ -124,15 +143,18 @@ def run_command(
         in_toto_links=in_toto_link,
         command=("gate", *sys.argv[1:]),
     )
-    result = run_image(
-        image, decide, policy_ref, signer, options, client=registry_client(insecure_registry), progress=stage
-    )
+    result = run_image(image, decide, policy_ref, signer, options, client=client, progress=stage)
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         _render(result, signs)
     if not result.passed:
-        raise GateClosed(_reason(result))
+        from gate.cli import _state
+        from gate.cli.console import escape_control
+
+        typer.echo(f"gate: closed: {escape_control(_reason(result))}", err=True)
+        _state.gate_closed = True
+        raise typer.Exit(2)
 
 
 def _reason(result: RunResult) -> str:
@@ -152,19 +174,19 @@ def _render(result: RunResult, signs: bool) -> None:
     for run in result.platforms:
         _render_decision(console, run.platform, run.ruling.decision.to_json())
     for name in result.missing_platforms:
-        console.print(f"[red]missing[/red] required platform {escape(name)}", highlight=False)
+        console.print(f"[red]missing[/red] required platform {escape(name)}", highlight=False, markup=True)
     verdict = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
-    console.print(f"{verdict} {escape(result.reference)}", highlight=False)
+    console.print(f"{verdict} {escape(result.reference)}", highlight=False, markup=True)
     for item in result.published:
         console.print(f"published {item.kind:8} {item.reference}  {item.digest}", highlight=False)
     for line in result.would_publish:
-        console.print(f"would publish: {escape(line)}", highlight=False)
+        console.print(f"would publish: {line}", highlight=False)
     if result.passed and not result.published and not result.would_publish:
         console.print("nothing new to publish" if signs else "not signed (--no-sign)", highlight=False)
     if result.link:
-        console.print(f"in-toto link {escape(str(result.link))}", highlight=False)
+        console.print(f"in-toto link {result.link}", highlight=False)
     for path in result.reports:
-        console.print(f"report {escape(str(path))}", highlight=False)
+        console.print(f"report {path}", highlight=False)
 
 
 def _render_decision(console: Console, platform: str, decision: dict) -> None:
@@ -183,9 +205,9 @@ def _render_decision(console: Console, platform: str, decision: dict) -> None:
         ]
         for line in lines:
             text = escape(f"{rule.get('id')}{where}: {line}")
-            console.print(f"{label} {text}", highlight=False)
+            console.print(f"{label} {text}", highlight=False, markup=True)
     policy = decision.get("policy", {})
-    name = escape(str(policy.get("name")))
+    name = policy.get("name")
     summary = decision.get("summary", {})
     console.print(
         f"policy {name} ({policy.get('digest', '')[:19]}){where}: {decision.get('verdict')}, "
