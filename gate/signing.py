@@ -18,6 +18,7 @@ stored as its own referrer.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,33 @@ def load_signer(
     )
 
 
+def same_statement(published: bytes, new: bytes) -> bool:
+    """Whether two statements say the same thing, up to when they were made.
+
+    A re-run on the same digest with the same inputs builds the same statements except for
+    their times (scan start and end, time verified): those count as already published.
+    """
+    if published == new:
+        return True
+    try:
+        return _timeless(safejson.loads(published)) == _timeless(safejson.loads(new))
+    except ValueError:
+        return False
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _timeless(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _timeless(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_timeless(item) for item in value]
+    if isinstance(value, str) and _RFC3339.fullmatch(value):
+        return "<time>"
+    return value
+
+
 # -- with a key -------------------------------------------------------------------------------
 
 
@@ -186,7 +214,7 @@ def _already_attested(store: Store, layers: list[Descriptor], entry: Entry, sign
         if layer.annotations.get(PREDICATE_TYPE_ANNOTATION) != _entry_type(entry):
             continue
         envelope = _envelope_signed_by(store, layer, signer)
-        if envelope is not None and envelope.payload == statement:
+        if envelope is not None and same_statement(envelope.payload, statement):
             return True
     return False
 
@@ -349,7 +377,7 @@ def _new_bundles(
     for bundle in bundles:
         statement = bundle_envelope(bundle.bundle).payload
         same_type = [r for r in ours if r.predicate_type == bundle.predicate_type]
-        if any(r.statement == statement for r in same_type):
+        if any(same_statement(r.statement, statement) for r in same_type):
             logger.info("%s: an identical bundle is already published", bundle.predicate_type)
             continue
         fresh.append(bundle)

@@ -108,3 +108,28 @@ def test_keyless_rerun_and_replace_of_a_detached_predicate(
     assert len([d for d in after if d.artifact_type == PREDICATE_ARTIFACT_TYPE]) == 1
     assert {d.digest for d in after} != {d.digest for d in referrers}
     assert f"{referrers_tag(digest)}.sig" not in repository.list_tags()
+
+
+def test_a_statement_that_differs_only_in_its_times_is_already_published(registry: RegistryServer) -> None:
+    repository, name, digest = push_image(registry)
+    signer = KeySigner(generate_signing_key(), bundles=True)
+    target = _target(repository, digest)
+    first = {"timeVerified": "2026-01-01T00:00:00Z", "verificationResult": "PASSED"}
+    later = {"timeVerified": "2026-01-02T10:00:00Z", "verificationResult": "PASSED"}
+    failed = {"timeVerified": "2026-01-02T10:00:00Z", "verificationResult": "FAILED"}
+    sign_and_attest(
+        target, name, signer, attestations=[Attestation(OPENVEX, first)], replace=True, sign=False
+    )
+    tags, referrers = sorted(repository.list_tags()), repository.referrers(digest)
+    again = sign_and_attest(
+        target, name, signer, attestations=[Attestation(OPENVEX, later)], replace=True, sign=False
+    )
+    assert (
+        again == [] and sorted(repository.list_tags()) == tags and repository.referrers(digest) == referrers
+    )
+    sign_and_attest(
+        target, name, signer, attestations=[Attestation(OPENVEX, failed)], replace=True, sign=False
+    )
+    assert len(att_layers(repository, digest)) == 1  # replaced, not added
+    [(_, bundle)] = bundles_of(repository, digest)
+    assert json.loads(_payload(bundle))["predicate"]["verificationResult"] == "FAILED"
