@@ -267,7 +267,11 @@ class Transport:
         for _hop in range(MAX_REDIRECTS + 1):
             response = self._send_with_retries(method, url, body, headers, params, auth, deadline)
             location = response.headers.get("Location")
-            if not (method in ("GET", "HEAD") and response.status_code in REDIRECT_STATUSES and location):
+            if not (
+                method in ("GET", "HEAD")
+                and response.status_code in REDIRECT_STATUSES
+                and location
+            ):
                 return self._with_bounded_body(response, method, url, limit, deadline, stream)
             response.close()
             target = urljoin(url, location)
