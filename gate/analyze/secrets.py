@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from gate.analyze.archives import MAX_ARCHIVE_BYTES, NotAnArchive, archive_members, is_archive
 from gate.analyze.model import AnalysisOptions, SecretFinding, SecretStats, redact
 from gate.analyze.rules import RuleSet, SecretRule
 from gate.analyze.validators import is_placeholder
@@ -211,6 +212,11 @@ def scan_filesystem(
         if not _should_scan(entry, rules, options, owned, stats, in_tests):
             continue
         try:
+            if is_archive(entry.path) and entry.size <= MAX_ARCHIVE_BYTES:
+                archived = _scan_archive(fs, entry, visible, rules, options, stats, in_package, problems)
+                if archived is not None:
+                    findings.extend(archived)
+                    continue
             data = _read_text(fs, entry, options.max_file_bytes, stats)
         except GateError as error:
             problems.append(
@@ -227,6 +233,46 @@ def scan_filesystem(
             "were scanned only up to that size"
         )
     return findings
+
+
+def _scan_archive(
+    fs: FileSystem,
+    entry: FileEntry,
+    visible: bool,
+    rules: RuleSet,
+    options: AnalysisOptions,
+    stats: SecretStats,
+    in_package: bool,
+    problems: list[str],
+) -> list[SecretFinding] | None:
+    """Findings in the members of an archive file; None when the file is no archive after all.
+
+    An archive that hits a bound or is damaged part way is a problem (the analysis could not
+    read all of it), and what was found in the members read before stays reported.
+    """
+    findings: list[SecretFinding] = []
+    data = fs.read_bytes(entry, limit=MAX_ARCHIVE_BYTES)
+    members = archive_members(data, "/" + entry.path, limit=options.max_file_bytes, is_text=_is_text)
+    try:
+        for member in members:
+            if member.data is None:
+                stats.skipped_binary += 1
+                continue
+            stats.files_scanned += 1
+            stats.bytes_scanned += len(member.data)
+            stats.truncated += member.size > len(member.data)
+            name = member.path.rpartition("/")[2]
+            for hit in scan_text(member.data, rules, name, in_package=in_package):
+                findings.append(replace(_file_finding(hit, entry, visible), path=member.path))
+    except NotAnArchive:
+        return None
+    except ValueError as error:  # ArchiveLimitError included
+        problems.append(f"secrets: cannot read all of /{entry.path} (layer {entry.layer_index}): {error}")
+    return findings
+
+
+def _is_text(head: bytes) -> bool:
+    return not looks_binary(head)
 
 
 def _should_scan(

@@ -122,7 +122,7 @@ def archive_coordinates(
     ``found`` as they are read, so a caller keeps them when a later archive raises.
     """
     found = [] if found is None else found
-    _check_central_directory(data, archive_path, budget)
+    check_central_directory(data, archive_path, budget)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -138,12 +138,12 @@ def archive_coordinates(
         inner_path = f"{archive_path}!/{member.filename}"
         if depth + 1 > MAX_DEPTH:
             raise ArchiveLimitError(f"{inner_path}: archives nested deeper than {MAX_DEPTH} levels")
-        inner = _read_member(archive, member, archive_path, budget, MAX_NESTED_ARCHIVE)
+        inner = read_member(archive, member, archive_path, budget, MAX_NESTED_ARCHIVE)
         archive_coordinates(inner, inner_path, depth + 1, budget, found)
     return found
 
 
-def _check_central_directory(data: bytes, archive_path: str, budget: Budget) -> None:
+def check_central_directory(data: bytes, archive_path: str, budget: Budget) -> None:
     """Refuse, before zipfile builds an object per entry, a directory too large for the budget.
 
     APPNOTE 4.3.16: the end of central directory record (``PK\\x05\\x06``, within the last
@@ -193,7 +193,7 @@ def _names_archive(poms: list[Coordinates], file_name: str) -> bool:
     return len(poms) == 1 or any(stem == p.artifact or stem.startswith(p.artifact + "-") for p in poms)
 
 
-def _read_member(
+def read_member(
     archive: zipfile.ZipFile, member: zipfile.ZipInfo, archive_path: str, budget: Budget, limit: int
 ) -> bytes:
     """A member's bytes, inflating at most ``limit`` (and what the budget has left) whatever it claims."""
@@ -211,7 +211,7 @@ def _read_member(
 
 
 def _read_text(archive: zipfile.ZipFile, member: zipfile.ZipInfo, archive_path: str, budget: Budget) -> str:
-    return _read_member(archive, member, archive_path, budget, MAX_METADATA_FILE).decode("utf-8", "replace")
+    return read_member(archive, member, archive_path, budget, MAX_METADATA_FILE).decode("utf-8", "replace")
 
 
 # -- metadata formats -----------------------------------------------------------------------
