@@ -8,6 +8,7 @@ and checked against the layer of each side. Within one package imports are free.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,7 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
+@functools.cache  # every test reads the same imports: parse gate/ once
 def _edges() -> list[tuple[str, int, str]]:
     """(importing module, line, imported module) across gate/, between different units."""
     edges = []
