@@ -9,6 +9,7 @@ reading. Hostile archives must fail fast with a TarFormatError naming the proble
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import tarfile
 import time
@@ -511,3 +512,16 @@ def test_a_broken_sparse_map_is_a_format_error(tmp_path: Path) -> None:
     path.write_bytes(pax_header(SPARSE_1_0) + header(info("s", size=0)) + END)
     with pytest.raises(TarFormatError, match="tarfile: "):
         list(iter_members_with_tarfile(path))
+
+
+def test_the_tarfile_path_keeps_no_member_it_has_reported(tmp_path: Path) -> None:
+    # TarFile.next() appends every member to a list that lives as long as the archive; the
+    # fallback reads headers one by one instead, so memory does not grow with the member count.
+    path = write_tar(tmp_path / "many.tar", [(info(f"f{i}"), b"x") for i in range(2000)], tarfile.GNU_FORMAT)
+    gc.collect()
+    reader = iter_members_with_tarfile(path)
+    seen = [next(reader).name for _ in range(1500)]
+    alive = sum(1 for obj in gc.get_objects() if isinstance(obj, tarfile.TarInfo))
+    reader.close()
+    assert seen[-1] == "f1499"
+    assert alive < 10, f"{alive} TarInfo objects alive after 1,500 members"
