@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from gate.errors import AuthenticationError
+from gate.errors import AuthenticationError, RegistryError
 from gate.image.auth import RegistryAuth, parse_challenge
 from gate.image.credentials import Credentials
-from gate.image.transport import RetryPolicy, Transport, insecure_hosts_from_env, is_loopback
+from gate.image.transport import RetryPolicy, Transport, insecure_hosts_from_env, is_loopback, origin_of
 from gate.sample import build_sample
 from tests.servers import RegistryServer
 
@@ -148,3 +148,36 @@ def test_credentials_from_docker_config_reach_the_registry(
     )
     assert refused.returncode == 1
     assert refused.stderr.strip().startswith("gate: error:") and "requires a login" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://ghcr.io/v2/x", "https://ghcr.io:443"),
+        ("https://GHCR.io:443/v2/x", "https://ghcr.io:443"),
+        ("http://127.0.0.1:5000/v2/", "http://127.0.0.1:5000"),
+        ("http://[::1]/v2/", "http://[::1]:80"),
+        ("https://ghcr.io:8443/v2/", "https://ghcr.io:8443"),
+    ],
+)
+def test_origin_makes_default_ports_explicit(url: str, origin: str) -> None:
+    assert origin_of(url) == origin
+
+
+def test_url_policy_for_server_supplied_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GATE_INSECURE_REGISTRIES", raising=False)
+    transport = Transport(insecure_hosts=["reg.internal:5000"])
+    transport.check_url("https://storage.example/blob?sig=1")
+    transport.check_url("http://127.0.0.1:9/x")
+    transport.check_url("http://reg.internal:5000/x")
+    for refused in ("http://storage.example/blob", "http://reg.internal:5001/x", "file:///etc/passwd", "ftp://x/y"):
+        with pytest.raises(RegistryError, match="refusing"):
+            transport.check_url(refused, named_by="a test")
+
+
+def test_registry_deadline_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATE_REGISTRY_DEADLINE", "7.5")
+    assert Transport().deadline == 7.5
+    monkeypatch.setenv("GATE_REGISTRY_DEADLINE", "soon")
+    with pytest.raises(RegistryError, match="GATE_REGISTRY_DEADLINE='soon' is not a number of seconds"):
+        Transport()
