@@ -359,7 +359,7 @@ def test_license_rules(
 ) -> None:
     decision = decide(tmp_path, [rule("licenses", body)], inputs(LICENSED))
     by_id = {o.rule_id: o for o in decision.outcomes}
-    names = lambda outcome: sorted(v.message.split(" ", 1)[0] for v in outcome.violations)  # noqa: E731
+    names = lambda outcome: sorted(v.message.split(" ", 1)[0] for v in outcome.violations)  # noqa: E731 - a one-line helper
     if listed is not None:
         assert names(by_id["r"]) == listed
     if unknown is not None:
@@ -679,7 +679,7 @@ def test_vex_applies_before_waivers(tmp_path: Path) -> None:
     assert violation_ids(decision) == ["CVE-U"]
 
 
-def test_cyclonedx_vex(tmp_path: Path, cyclonedx_validator: Any) -> None:  # noqa: F811
+def test_cyclonedx_vex(tmp_path: Path, cyclonedx_validator: Any) -> None:  # noqa: F811 - the fixture imported above
     bom = {
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",

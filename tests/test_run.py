@@ -192,7 +192,7 @@ def test_every_platform_and_the_index_are_signed_only_when_all_pass(
     # one failing platform: nothing at all is published
     mixed_index = build_index({amd64: clean, arm64: build_sample()})
     repository.push_manifest(mixed_index, media_type=OCI_INDEX, tag="mixed")
-    mixed_digest = repository.resolve("mixed").digest  # type: ignore[attr-defined]
+    mixed_digest = repository.resolve("mixed").digest  # type: ignore[attr-defined]  # a registry store: it has resolve()
     before = attachments(repository, mixed_digest)
     mixed = gate_run(
         reference.replace(":v1", ":mixed"), files, "block.yaml", "--key", COSIGN_KEY, "--all-platforms"

@@ -16,9 +16,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_cosign_and_skopeo_accept_what_gate_run_published(
-    trixie: Trixie,  # noqa: F811
+    trixie: Trixie,  # noqa: F811 - the fixture imported above
     registry: RegistryServer,
-    files: Path,  # noqa: F811
+    files: Path,  # noqa: F811 - the fixture imported above
 ) -> None:
     _, reference, digest = push_sample(registry)
     name = reference.rsplit(":", 1)[0]
