@@ -22,6 +22,7 @@ Debian records under tests/fixtures/osv (a few advisories: matching cost is smal
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -30,12 +31,10 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
 sys.path[0] = str(HERE.parent)  # the repository root (benchmarks/secrets.py would shadow the stdlib)
-sys.path.insert(1, str(HERE))
-
-from sbom_vs_syft import SYFT_MISSING, build_layout, dpkg_count, find_syft
 
 from gate.image import OciLayout, RegistryClient
 from gate.image.reference import parse_registry_reference
@@ -43,6 +42,19 @@ from gate.vulndb import import_paths
 from tests.servers import running_registry
 
 ROOT = HERE.parent
+
+
+def _sibling(name: str) -> ModuleType:
+    """A script beside this one, loaded by path (its directory is not on sys.path, see above)."""
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+sbom_vs_syft = _sibling("sbom_vs_syft")
 KEY = ROOT / "tests" / "fixtures" / "sign" / "cosign.key"
 POLICY = HERE / "run-policy.yaml"
 ADVISORIES = ROOT / "tests" / "fixtures" / "osv" / "debian"
@@ -75,11 +87,17 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=3, help="best of N runs (default 3)")
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the Python whose gate is timed (default: this one); give a venv with only `pip install .` "
+        "to time what users install, without the test extras",
+    )
     args = parser.parse_args()
-    syft = find_syft()
+    syft = sbom_vs_syft.find_syft()
     if syft is None:
-        sys.exit(SYFT_MISSING)
-    layout = build_layout(False)
+        sys.exit(sbom_vs_syft.SYFT_MISSING)
+    layout = sbom_vs_syft.build_layout(False)
     env = {
         **os.environ,
         "GATE_PASSWORD": PASSWORD,
@@ -93,7 +111,7 @@ def main() -> None:
         gate_times, syft_times = [], []
         for attempt in range(args.runs + 1):  # the first of each is a warm-up
             reference = push_copy(layout, registry.host)
-            gate = [sys.executable, "-m", "gate", "run", reference, "--policy", str(POLICY),
+            gate = [args.python, "-m", "gate", "run", reference, "--policy", str(POLICY),
                     "--key", str(KEY), "--db", str(db), "--allow-stale-db"]  # fmt: skip
             gate_seconds = timed(gate, env)
             syft_seconds = timed([syft, "-q", reference, "-o", f"cyclonedx-json={scratch}/syft.json"], env)
@@ -106,7 +124,8 @@ def main() -> None:
         (line.split()[-1] for line in version.splitlines() if line.startswith("Version")), "?"
     )
     gate_best, syft_best = min(gate_times), min(syft_times)
-    print(f"image: {layout} pushed to a local distribution registry; dpkg packages: {dpkg_count(layout)}")
+    packages = sbom_vs_syft.dpkg_count(layout)
+    print(f"image: {layout} pushed to a local distribution registry; dpkg packages: {packages}")
     print(f"syft {syft_version} ({len(components)} components); best of {args.runs} runs after one warm-up")
     print()
     print("| command | wall s (best) | all runs |")
