@@ -1,4 +1,5 @@
-"""Vulnerability database benchmark: import every OSV record in ../shared/data, match 10,000 packages.
+"""Vulnerability database benchmark: import every OSV record in ../shared/data (and the CISA KEV
+catalog), match 10,000 packages.
 
     .venv/bin/python benchmarks/vulndb.py            # best of 3 runs
     .venv/bin/python benchmarks/vulndb.py --runs 1
@@ -24,6 +25,7 @@ from gate.versions import InvalidVersion, Scheme, scheme_for_ecosystem
 from gate.vulndb import VulnDB, import_paths
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+KEV = SHARED / "kev-cisa" / "known_exploited_vulnerabilities.json"  # marks findings while matching
 SOURCES = ["osv-pypi", "osv-go", "osv-rustsec", "osv-almalinux", "osv-bitnami", "osv-psf-cpython"]
 PURL_TYPES = {"PyPI": "pypi", "Go": "golang", "crates.io": "cargo", "Bitnami": "bitnami"}
 IMPORT_TARGET_S = 30.0
@@ -40,7 +42,7 @@ def main() -> None:
         for _ in range(args.runs):
             db_path.unlink(missing_ok=True)
             started = time.perf_counter()
-            report = import_paths(db_path, [SHARED / name for name in SOURCES])
+            report = import_paths(db_path, [SHARED / name for name in SOURCES], kev=KEV)
             import_times.append(time.perf_counter() - started)
         assert report is not None
         packages = sample_packages(db_path, PACKAGES)

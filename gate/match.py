@@ -256,30 +256,31 @@ class Matcher:
             unverified[position].extend(not_compared)
             versions[position] = version
         self._load_details([hit for package_hits in hits for group in package_hits.values() for hit in group])
+        findings = [
+            self._findings(package, version, package_hits) if package_hits and version else []
+            for package, version, package_hits in zip(packages, versions, hits, strict=True)
+        ]
+        self._load_known_exploited(
+            [cve for group in findings for finding in group for cve in finding.cve_ids]
+        )
         return [
-            (self._with_known_exploited(self._findings(package, version, package_hits)), package_unverified)
-            if package_hits and version
-            else ([], package_unverified)
-            for package, version, package_hits, package_unverified in zip(
-                packages, versions, hits, unverified, strict=True
-            )
+            ([self._marked(finding) for finding in group], package_unverified)
+            for group, package_unverified in zip(findings, unverified, strict=True)
         ]
 
-    def _with_known_exploited(self, findings: list[Finding]) -> list[Finding]:
-        """Mark findings listed in the KEV catalog (the entry added first when several CVEs are)."""
-        if not findings:
-            return findings
-        wanted = sorted({cve for finding in findings for cve in finding.cve_ids} - self._kev.keys())
-        if wanted:
+    def _load_known_exploited(self, cves: list[str]) -> None:
+        """Fetch the KEV entries of the CVEs not looked up yet: one query."""
+        if wanted := sorted(set(cves) - self._kev.keys()):
             listed = self._db.known_exploited(wanted)
             self._kev.update({cve: listed.get(cve) for cve in wanted})
-        marked = []
-        for finding in findings:
-            entries = [entry for cve in finding.cve_ids if (entry := self._kev[cve]) is not None]
-            if entries:
-                finding = dataclasses.replace(finding, known_exploited=min(entries, key=_added_then_cve))
-            marked.append(finding)
-        return marked
+
+    def _marked(self, finding: Finding) -> Finding:
+        """The finding, marked when the KEV catalog lists it (the entry added first when several
+        of its CVEs are listed)."""
+        entries = [entry for cve in finding.cve_ids if (entry := self._kev[cve]) is not None]
+        if not entries:
+            return finding
+        return dataclasses.replace(finding, known_exploited=min(entries, key=_added_then_cve))
 
     def _load(self, keys: set[tuple[str, str]]) -> None:
         """Fetch the summaries of the packages not seen yet, one query per ecosystem."""
