@@ -375,7 +375,11 @@ class Matcher:
 
     def _findings(self, package: Package, version: Placed, hits: dict[str, list[Hit]]) -> list[Finding]:
         facts = {record_id: self._facts[record_id][1] for record_id in hits}
-        notices = {record_id for record_id, item in facts.items() if _is_notice(record_id, item)}
+        notices = (
+            {record_id for record_id, item in facts.items() if _is_notice(record_id, item)}
+            if package.type in OS_PURL_TYPES  # notices are a distro practice
+            else set()
+        )
         groups = _group_by_alias({record_id: facts[record_id] for record_id in facts.keys() - notices})
         group_names = [
             {name for record_id in group for name in _names_of(record_id, facts[record_id])}

@@ -157,6 +157,20 @@ def test_aliases_merge_records_into_one_finding(tmp_path: Path) -> None:
     assert finding.rating.severity is Severity.CRITICAL  # the worst of the merged records
 
 
+def test_upstream_ids_merge_language_records_and_never_make_notices(tmp_path: Path) -> None:
+    """OSV 1.7 ``upstream``: a record derived from CVE-2024-51756 is that vulnerability. For a
+    language package it merges with its twin (notices, which become advisories, are a distro
+    practice: see tests/test_distro_advisories.py)."""
+    base = json.loads((FIXTURES / "rustsec" / "RUSTSEC-2024-0445.json").read_text())
+    derived = {**base, "id": "GHSA-hxf5-99xg-86hw", "aliases": [], "upstream": ["CVE-2024-51756"]}
+    (tmp_path / "ghsa.json").write_text(json.dumps(derived))
+    import_paths(tmp_path / "v.db", [FIXTURES / "rustsec", tmp_path / "ghsa.json"])
+    with VulnDB.open(tmp_path / "v.db") as opened:
+        [finding] = Matcher(opened).match([pkg("cap-primitives", "3.0.0", "cargo")]).findings
+    assert set(finding.aliases) == {"CVE-2024-51756", "RUSTSEC-2024-0445"} and finding.advisories == ()
+    assert {e.record_id for e in finding.evidence} == {"GHSA-hxf5-99xg-86hw", "RUSTSEC-2024-0445"}
+
+
 def test_unparsable_versions_are_reported_not_passed(db) -> None:
     result = Matcher(db).match([pkg("AccessControl", "not-a-version", "pypi")])
     assert result.findings == ()
