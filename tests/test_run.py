@@ -143,6 +143,9 @@ def test_pass_publishes_signature_and_every_attestation_once(
     assert isinstance(sig, Manifest) and len(sig.layers) == 1
     kinds = [p["kind"] for p in report["published"]]
     assert kinds[-1] == "sig" and kinds.index("att") < kinds.index("sig")
+    verified = run_gate("verify", reference, "--key", str(FIXTURES / "cosign.pub"),
+                        "--require", "sbom,vuln,provenance,vsa", "--require-vsa-passed")  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
     # a second run publishes nothing new
     before = attachments(repository, digest)
     again = gate_run(reference, files, "waived.yaml", "--key", COSIGN_KEY, "--bundle", "--format", "json")
@@ -238,3 +241,35 @@ def test_library_run_without_the_cli(registry: RegistryServer, files: Path, tmp_
     result = run_image(reference, decide, policy, KeySigner(key), options)
     assert result.passed and result.subject.digest == digest
     assert set(statements(repository, digest)) == ALL_TYPES | {OPENVEX}
+
+
+def test_keyless_run_publishes_verifiable_bundles_once(
+    registry: RegistryServer, files: Path, tmp_path: Path
+) -> None:
+    from gate.sign.bundle import verify_bundle
+    from tests.sigstore_stack import OIDC_ISSUER, SigstoreStack
+    from tests.test_sign_keyless_cli import NO_AMBIENT, bundles_of
+
+    repository, reference, digest = push_sample(registry)
+    with SigstoreStack() as stack:
+        (tmp_path / "trust.json").write_text(json.dumps(stack.client_trust_config()))
+        (tmp_path / "token").write_text(stack.token())
+        keyless = ("--keyless", "--identity-token-file", str(tmp_path / "token"),
+                   "--trust-config", str(tmp_path / "trust.json"))  # fmt: skip
+        args = ("run", reference, "--policy", str(files / "waived.yaml"), "--db", str(files / "vulns.db"))
+        first = run_gate(*args, "--allow-stale-db", *keyless, env=NO_AMBIENT)
+        assert first.returncode == 0, first.stderr
+        before = attachments(repository, digest)
+        again = run_gate(*args, "--allow-stale-db", *keyless, env=NO_AMBIENT)
+        assert again.returncode == 0, again.stderr
+        assert attachments(repository, digest) == before
+    assert f"sha256-{digest.split(':')[1]}.sig" not in repository.list_tags()  # keyless: bundles only
+    types = set()
+    for manifest, bundle in bundles_of(repository, digest):
+        verified = verify_bundle(
+            bundle, artifact_digest=digest, trusted_root=tmp_path / "trust.json", identity="ci@gate.test",
+            issuer=OIDC_ISSUER,
+        )  # fmt: skip
+        types.add(manifest.annotations["dev.sigstore.bundle.predicateType"])
+        assert verified.identity == "ci@gate.test"
+    assert types == ALL_TYPES | {OPENVEX, "https://sigstore.dev/cosign/sign/v1"}
