@@ -57,6 +57,7 @@ from gate.image.store import referrers_tag
 from gate.sign.keys import encrypt_private_key, generate_signing_key, load_private_key
 from gate.tree import BUNDLE_MEDIA_PREFIX
 from gate.vulndb import VulnDB, import_paths
+from gate.vulndb.kev import parse_kev
 from tests.helpers import OCI_LAYER_ZSTD, assemble_image, push
 
 MiB = 1 << 20
@@ -306,6 +307,10 @@ def test_deep_sbom_predicate_and_osv_record_are_one_line_errors(
 
     with pytest.raises(GateError, match=r"deep\.json is not valid JSON: JSON nested deeper than"):
         load_predicate(DEEP, "deep.json")
+    with pytest.raises(
+        GateError, match=r"kev\.json: not a KEV catalog: not valid JSON \(JSON nested deeper than"
+    ):
+        parse_kev(DEEP, "kev.json")
 
     monkeypatch.setenv("GATE_DB", str(tmp_path / "vulns.db"))
     code, out, err = run_cli(capsys, "db", "import", str(deep_file))

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from gate import safejson
 from gate.attest.statement import DETACHED_KEY, Statement, parse_statement
 from gate.attest.types import COSIGN_SIGN_V1
 from gate.errors import GateError, NotFoundError, VerificationError
@@ -239,7 +240,7 @@ def _detached_predicate(store: ReadableStore, reference: Any) -> Any:
         )
     data = verify_bytes(store.read_blob(layer, MAX_PREDICATE_SIZE), blob_digest, what="detached predicate")
     try:
-        return json.loads(data)
+        return safejson.loads(data)
     except ValueError as error:
         raise VerificationError(f"the detached predicate {blob_digest} is not JSON") from error
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from gate import safejson
 from gate.errors import GateError, VerificationError
 from gate.sign.bundle import BundleVerificationError, bundle_envelope, verify_bundle
 from gate.sign.dsse import Envelope, pae
@@ -175,7 +175,7 @@ def _keyless_reason(error: BundleVerificationError, trust: Trust) -> str:
 
 def _public_key_hint(bundle: bytes) -> str | None:
     try:
-        material = json.loads(bundle).get("verificationMaterial") or {}
+        material = safejson.loads(bundle).get("verificationMaterial") or {}
         hint = (material.get("publicKey") or {}).get("hint")
     except (ValueError, AttributeError):
         return None

@@ -9,13 +9,13 @@ imported.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from gate import safejson
 from gate.vulndb.errors import VulnDBError
 
 KEV_URL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
@@ -74,7 +74,7 @@ def parse_kev(content: bytes, origin: str) -> KevCatalog:
     if len(content) > MAX_KEV_BYTES:
         raise InvalidKev(f"{origin}: larger than {MAX_KEV_BYTES >> 20} MiB, not a KEV catalog")
     try:
-        data = json.loads(content)
+        data = safejson.loads(content)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidKev(f"{origin}: not a KEV catalog: not valid JSON ({error})") from None
     if not isinstance(data, dict):
