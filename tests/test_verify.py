@@ -60,7 +60,9 @@ def failed(document: dict, check: str) -> str:
     return found["detail"]
 
 
-def test_signed_and_attested_image_verifies(registry: object, key: SigningKey, public_key: str) -> None:
+def test_signed_and_attested_image_verifies(
+    registry: RegistryServer, key: SigningKey, public_key: str
+) -> None:
     image = signed_image(registry, key)
     code, document, stderr = verify(
         image.reference, "--key", public_key, "--require", REQUIRE_ALL, "--require-vsa-passed"
@@ -82,14 +84,14 @@ def test_signed_and_attested_image_verifies(registry: object, key: SigningKey, p
     assert table.returncode == 0 and "VERIFIED" in table.stdout and "NOT VERIFIED" not in table.stdout
 
 
-def test_unsigned_image_is_not_verified(registry: object, public_key: str) -> None:
+def test_unsigned_image_is_not_verified(registry: RegistryServer, public_key: str) -> None:
     image = push_fresh_image(registry)
     code, document, _ = verify(image.reference, "--key", public_key)
     assert code == 2
     assert f"no signature is attached to {image.digest}" in failed(document, "signature")
 
 
-def test_wrong_key_is_rejected(registry: object, key: SigningKey, tmp_path: Path) -> None:
+def test_wrong_key_is_rejected(registry: RegistryServer, key: SigningKey, tmp_path: Path) -> None:
     image = signed_image(registry, key)
     other = tmp_path / "other.pub"
     other_key = generate_signing_key().public_key
@@ -101,7 +103,9 @@ def test_wrong_key_is_rejected(registry: object, key: SigningKey, tmp_path: Path
     assert document["reasons"][0].startswith("signature: no signature by key")
 
 
-def test_modified_attestation_payload_is_rejected(registry: object, key: SigningKey, public_key: str) -> None:
+def test_modified_attestation_payload_is_rejected(
+    registry: RegistryServer, key: SigningKey, public_key: str
+) -> None:
     image = signed_image(registry, key)
     store = image.repository
     manifest = store.get_document(f"{referrers_tag(image.digest)}.att")
@@ -127,7 +131,7 @@ def test_modified_attestation_payload_is_rejected(registry: object, key: Signing
 
 
 def test_attestation_copied_from_another_image_is_rejected(
-    registry: object, key: SigningKey, public_key: str
+    registry: RegistryServer, key: SigningKey, public_key: str
 ) -> None:
     image = signed_image(registry, key, [(types.COSIGN_VULN, {"scanner": {}})])
     other = push_fresh_image(registry)
@@ -140,7 +144,7 @@ def test_attestation_copied_from_another_image_is_rejected(
     assert "copied from another image" in detail
 
 
-def test_vsa_failed_is_rejected(registry: object, key: SigningKey, public_key: str) -> None:
+def test_vsa_failed_is_rejected(registry: RegistryServer, key: SigningKey, public_key: str) -> None:
     image = signed_image(registry, key, all_predicates(result="FAILED"))
     code, document, _ = verify(
         image.reference, "--key", public_key, "--require", "vsa", "--require-vsa-passed"
@@ -149,7 +153,9 @@ def test_vsa_failed_is_rejected(registry: object, key: SigningKey, public_key: s
     assert failed(document, "vsa") == f"the VSA says FAILED (policy {POLICY_DIGEST})"
 
 
-def test_policy_digest_mismatch_is_rejected(registry: object, key: SigningKey, public_key: str) -> None:
+def test_policy_digest_mismatch_is_rejected(
+    registry: RegistryServer, key: SigningKey, public_key: str
+) -> None:
     image = signed_image(registry, key)
     wanted = "sha256:" + "ab" * 32
     code, document, _ = verify(image.reference, "--key", public_key, "--policy-digest", wanted)
@@ -159,7 +165,9 @@ def test_policy_digest_mismatch_is_rejected(registry: object, key: SigningKey, p
     assert ok == 0
 
 
-def test_vsa_older_than_max_age_is_rejected(registry: object, key: SigningKey, public_key: str) -> None:
+def test_vsa_older_than_max_age_is_rejected(
+    registry: RegistryServer, key: SigningKey, public_key: str
+) -> None:
     image = signed_image(registry, key, [(types.SLSA_VSA_V1, vsa(time="2020-01-01T00:00:00Z"))])
     code, document, _ = verify(
         image.reference, "--key", public_key, "--require-vsa-passed", "--max-age", "7d"
@@ -168,7 +176,7 @@ def test_vsa_older_than_max_age_is_rejected(registry: object, key: SigningKey, p
     assert "older than --max-age 7 days" in failed(document, "vsa")
 
 
-def test_newest_vsa_decides(registry: object, key: SigningKey, public_key: str) -> None:
+def test_newest_vsa_decides(registry: RegistryServer, key: SigningKey, public_key: str) -> None:
     image = signed_image(
         registry,
         key,
@@ -181,7 +189,9 @@ def test_newest_vsa_decides(registry: object, key: SigningKey, public_key: str) 
     assert code == 2 and "FAILED" in failed(document, "vsa")
 
 
-def test_missing_required_attestation_is_named(registry: object, key: SigningKey, public_key: str) -> None:
+def test_missing_required_attestation_is_named(
+    registry: RegistryServer, key: SigningKey, public_key: str
+) -> None:
     image = signed_image(registry, key)
     uri = "https://example.test/custom/v1"
     code, document, _ = verify(image.reference, "--key", public_key, "--require", f"openvex,{uri}")
@@ -190,7 +200,7 @@ def test_missing_required_attestation_is_named(registry: object, key: SigningKey
     assert failed(document, f"attestation {uri}") == f"no {uri} attestation is attached to {image.digest}"
 
 
-def test_bundle_referrers_alone_verify(registry: object, key: SigningKey, public_key: str) -> None:
+def test_bundle_referrers_alone_verify(registry: RegistryServer, key: SigningKey, public_key: str) -> None:
     """cosign v3's layout: signature and attestations only as sigstore bundle referrers (fallback tag)."""
     image = push_fresh_image(registry)
     bundles = [cosign.bundle_artifact(key, image.name, image.digest, t, p) for t, p in all_predicates()]
@@ -209,7 +219,7 @@ def test_bundle_referrers_alone_verify(registry: object, key: SigningKey, public
 
 
 def test_key_bundle_with_modified_payload_names_the_tampering(
-    registry: object, key: SigningKey, public_key: str
+    registry: RegistryServer, key: SigningKey, public_key: str
 ) -> None:
     image = push_fresh_image(registry)
     artifact = cosign.bundle_artifact(key, image.name, image.digest, types.CYCLONEDX, SBOM)
@@ -248,7 +258,7 @@ def test_oci_layout_verifies_without_a_registry(key: SigningKey, public_key: str
     assert code == 0, (document, stderr)
 
 
-def test_library_call_without_the_cli(registry: object, key: SigningKey) -> None:
+def test_library_call_without_the_cli(registry: RegistryServer, key: SigningKey) -> None:
     image = signed_image(registry, key)
     result = verify_image(
         image.reference,
@@ -273,7 +283,7 @@ def test_library_call_without_the_cli(registry: object, key: SigningKey) -> None
     ],
 )
 def test_bad_input_is_a_one_line_error(
-    registry: object, key: SigningKey, public_key: str, args: list[str], message: str
+    registry: RegistryServer, key: SigningKey, public_key: str, args: list[str], message: str
 ) -> None:
     image = signed_image(registry, key, [])
     result = run_gate("verify", image.reference, *[public_key if a == "KEY" else a for a in args])

@@ -15,9 +15,16 @@ from pathlib import Path
 import pytest
 
 from gate.attest import types
+from gate.attest.statement import DETACHED_KEY
+from gate.errors import VerificationError
 from gate.image.attachments import BundleArtifact
 from gate.publish import publish
-from gate.verify.trust import GITHUB_ISSUER
+from gate.signing import Attestation, KeylessSigner, sign_and_attest
+from gate.verify import VerifyOptions, accepted_attestations, verify_image
+from gate.verify.evidence import predicate_of
+from gate.verify.requirements import parse_required
+from gate.verify.trust import GITHUB_ISSUER, Trust
+from tests.servers import RegistryServer
 from tests.signed_images import SBOM, keyless_bundle, keyless_signed, push_fresh_image
 from tests.sigstore_stack import OIDC_ISSUER, SigstoreStack
 from tests.test_cli import run_gate
@@ -63,7 +70,7 @@ IDENTITY = ("--certificate-identity", "ci@gate.test", "--certificate-oidc-issuer
 
 
 def test_keyless_image_verifies_by_identity_and_regexp(
-    registry: object, stack: SigstoreStack, trust: tuple[Path, Path]
+    registry: RegistryServer, stack: SigstoreStack, trust: tuple[Path, Path]
 ) -> None:
     config, root = trust
     image = keyless_signed(registry, token=stack.token(), trust_config=config)
@@ -83,7 +90,7 @@ def test_keyless_image_verifies_by_identity_and_regexp(
 
 
 def test_wrong_identity_or_issuer_is_rejected(
-    registry: object, stack: SigstoreStack, trust: tuple[Path, Path]
+    registry: RegistryServer, stack: SigstoreStack, trust: tuple[Path, Path]
 ) -> None:
     config, root = trust
     image = keyless_signed(registry, token=stack.token(), trust_config=config)
@@ -122,7 +129,7 @@ def test_wrong_identity_or_issuer_is_rejected(
 
 
 def test_a_key_does_not_verify_a_keyless_image(
-    registry: object, stack: SigstoreStack, trust: tuple[Path, Path], tmp_path: Path
+    registry: RegistryServer, stack: SigstoreStack, trust: tuple[Path, Path], tmp_path: Path
 ) -> None:
     from gate.sign.keys import generate_signing_key
 
@@ -134,7 +141,7 @@ def test_a_key_does_not_verify_a_keyless_image(
 
 
 def test_modified_keyless_payload_is_rejected(
-    registry: object, stack: SigstoreStack, trust: tuple[Path, Path]
+    registry: RegistryServer, stack: SigstoreStack, trust: tuple[Path, Path]
 ) -> None:
     config, root = trust
     image = push_fresh_image(registry, "keyless")
@@ -153,7 +160,7 @@ def test_modified_keyless_payload_is_rejected(
 
 
 def test_keyless_attestation_from_another_image_is_rejected(
-    registry: object, stack: SigstoreStack, trust: tuple[Path, Path]
+    registry: RegistryServer, stack: SigstoreStack, trust: tuple[Path, Path]
 ) -> None:
     config, root = trust
     image = keyless_signed(registry, token=stack.token(), trust_config=config, predicates=[])
@@ -166,7 +173,7 @@ def test_keyless_attestation_from_another_image_is_rejected(
 
 
 def test_certificate_expired_when_logged_without_timestamp_is_rejected(
-    registry: object, tmp_path: Path
+    registry: RegistryServer, tmp_path: Path
 ) -> None:
     with SigstoreStack(log_delay=3600) as late:
         config, root = trust_files(late, tmp_path)
@@ -177,7 +184,7 @@ def test_certificate_expired_when_logged_without_timestamp_is_rejected(
     assert "its certificate was not valid at the time the signature was recorded, and no timestamp" in reason
 
 
-def test_github_repo_shortcut(registry: object, tmp_path: Path) -> None:
+def test_github_repo_shortcut(registry: RegistryServer, tmp_path: Path) -> None:
     with SigstoreStack(oidc_issuer=GITHUB_ISSUER) as github:
         config, root = trust_files(github, tmp_path)
         token = github.token(sub=WORKFLOW, email=None)
@@ -190,10 +197,38 @@ def test_github_repo_shortcut(registry: object, tmp_path: Path) -> None:
 
 
 def test_production_root_rejects_the_stand_in(
-    registry: object, stack: SigstoreStack, trust: tuple[Path, Path]
+    registry: RegistryServer, stack: SigstoreStack, trust: tuple[Path, Path]
 ) -> None:
     config, _ = trust
     image = keyless_signed(registry, token=stack.token(), trust_config=config, predicates=[])
     result = run_gate("verify", image.reference, *IDENTITY, "--offline", "--format", "json")
     assert result.returncode == 2, result.stderr
     assert "does not chain to the trusted root" in detail(json.loads(result.stdout), "signature")
+
+
+def test_a_detached_sbom_is_fetched_checked_and_required_whole(
+    registry: RegistryServer, stack: SigstoreStack, trust: tuple[Path, Path]
+) -> None:
+    """A keyless SBOM too large for Rekor is its own referrer; verify reads it by its signed digest."""
+    config, root = trust
+    image = push_fresh_image(registry, "keyless")
+    bom = {
+        "bomFormat": "CycloneDX",
+        "components": [{"name": f"pkg-{i}", "version": "1.0"} for i in range(4000)],
+    }
+    sign_and_attest(
+        image.target,
+        image.name,
+        KeylessSigner(stack.token(), config),
+        attestations=[Attestation(types.CYCLONEDX, bom)],
+    )
+    keyless = Trust(identity="ci@gate.test", issuer=OIDC_ISSUER, trusted_root=root)
+    result = verify_image(image.reference, keyless, VerifyOptions(require=parse_required(["sbom"])))
+    assert result.verified, result.reasons
+    [sbom] = accepted_attestations(result.evidence, (types.CYCLONEDX,))
+    assert DETACHED_KEY in sbom.statement.predicate  # the signed statement carries only the digest
+    assert predicate_of(image.repository, sbom) == bom
+    artifact = sbom.statement.predicate[DETACHED_KEY]["artifact"]
+    assert image.repository.probe("DELETE", f"manifests/{artifact}", push=True).status_code == 202
+    with pytest.raises(VerificationError, match=f"the detached predicate artifact {artifact} is missing"):
+        predicate_of(image.repository, sbom)

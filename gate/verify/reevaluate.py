@@ -35,10 +35,9 @@ def policy_check(policy_path: Path, scan: ScanOptions | None = None) -> ExtraChe
         sboms = accepted_attestations(evidence, (CYCLONEDX, SPDX))
         if not sboms:
             return Check(CHECK_NAME, False, "no SBOM attestation signed by the trust to re-evaluate")
-        predicate = predicate_of(image.store, sboms[-1])
         try:
-            catalog = decode(json.dumps(predicate).encode())
-        except GateError as error:
+            catalog = decode(json.dumps(predicate_of(image.store, sboms[-1])).encode())
+        except GateError as error:  # a detached SBOM that is missing or altered, or no SBOM at all
             return Check(CHECK_NAME, False, f"the attested SBOM cannot be read: {error.message}")
         target = {"kind": "image", "reference": f"{image.name}@{image.digest}", "digest": image.digest}
         found = scan_catalog(catalog, target, scan)
