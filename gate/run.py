@@ -35,7 +35,7 @@ from gate.image import DirImage, Image, RegistryClient, open_image
 from gate.image.attachments import attestation_tag, signature_tag
 from gate.image.image import index_platforms
 from gate.image.manifest import Descriptor, Platform
-from gate.image.reference import RegistryRef
+from gate.image.reference import LayoutRef, RegistryRef, parse_reference
 from gate.image.store import Store
 from gate.intoto import write_link
 from gate.pipeline import Progress, Scan, ScanOptions, no_progress, open_db, read_opened, scan_read_image
@@ -169,8 +169,8 @@ def run_image(
     """Decide on ``reference`` and, only if it passes, attest, sign and publish (see the module doc)."""
     options = options or RunOptions()
     publishing = options.sign and not options.dry_run
-    if publishing and signer is None:
-        raise GateError("give --key FILE or --keyless to sign, or --no-sign for a verdict only")
+    if publishing:
+        _check_publishable(reference, signer, options)
     with open_db(options.scan) as db:
         result = _decide_platforms(reference, decide, db, options, client, progress)
     if options.report_dir is not None:
@@ -192,6 +192,22 @@ def run_image(
     if options.in_toto_links is not None:
         result.link = _write_link(options.in_toto_links, signer, result, policy, options, target.store)
     return result
+
+
+def _check_publishable(reference: str, signer: Signer | None, options: RunOptions) -> None:
+    """Refuse before reading anything what could not be signed or published after a pass."""
+    if signer is None:
+        raise GateError("give --key FILE or --keyless to sign, or --no-sign for a verdict only")
+    if options.in_toto_links is not None and not isinstance(signer, KeySigner):
+        raise GateError("--in-toto-link needs --key: the link is signed with the functionary's key")
+    ref = parse_reference(reference)
+    if isinstance(ref, LayoutRef) and not options.identity:
+        raise GateError(f"{reference} is an OCI layout: give --identity REPOSITORY to sign it as")
+    if not isinstance(ref, RegistryRef | LayoutRef):
+        raise GateError(
+            f"cannot sign {reference}: only registry images and oci: layouts carry signatures",
+            hint="use --no-sign for a verdict only",
+        )
 
 
 # -- deciding ---------------------------------------------------------------------------------
@@ -500,8 +516,7 @@ def _cosign_tags(store: Store, digests: list[str]) -> dict[str, str]:
 def _write_link(
     directory: Path, signer: Signer, result: RunResult, policy: PolicyRef, options: RunOptions, store: Store
 ) -> Path:
-    if not isinstance(signer, KeySigner):
-        raise GateError("--in-toto-link needs --key: the link is signed with the functionary's key")
+    assert isinstance(signer, KeySigner)  # checked before anything was read
     materials = {f"image/{result.repository}@{result.subject.digest}": result.subject.digest}
     for run in result.platforms:
         name = f"image/{run.platform or 'manifest'}"

@@ -273,3 +273,23 @@ def test_keyless_run_publishes_verifiable_bundles_once(
         types.add(manifest.annotations["dev.sigstore.bundle.predicateType"])
         assert verified.identity == "ci@gate.test"
     assert types == ALL_TYPES | {OPENVEX, "https://sigstore.dev/cosign/sign/v1"}
+
+
+def test_what_cannot_be_published_is_refused_before_the_image_is_read(files: Path, tmp_path: Path) -> None:
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
+    directory = gate_run(f"dir:{root}", files, "block.yaml", "--key", COSIGN_KEY)
+    assert directory.returncode == 1 and "only registry images and oci: layouts" in directory.stderr
+    assert "gate: read" not in directory.stderr  # refused before reading
+    assert gate_run(f"dir:{root}", files, "block.yaml", "--no-sign").returncode == 0
+    layout = tmp_path / "layout"
+    from gate.sample import write_sample_layout
+
+    reference = write_sample_layout(layout)
+    unnamed = gate_run(reference, files, "waived.yaml", "--key", COSIGN_KEY)
+    assert unnamed.returncode == 1 and "--identity REPOSITORY" in unnamed.stderr
+    keyless_link = gate_run(
+        reference, files, "waived.yaml", "--keyless", "--identity", "x/y", "--in-toto-link", "l"
+    )
+    assert keyless_link.returncode == 1 and "--in-toto-link needs --key" in keyless_link.stderr
