@@ -2,9 +2,10 @@
 
 Binary catalogers (Go build info, Rust cargo-auditable data) only look at regular files with
 an execute bit whose first bytes are an executable format's magic; the rest of the image costs
-one 4-byte read per executable file. A binary is read whole (up to :data:`MAX_BINARY_BYTES`):
-an ELF file keeps its section header table at the end when a C linker wrote it, and its data
-segment, where Go keeps its build info, well past the middle.
+one 4-byte read per executable file. An ELF file is not read whole: its header, program and
+section header tables, the section-name table and then only the sections a reader asks for are
+read by range (:meth:`FileSystem.read_range`). Files up to :data:`MAX_BINARY_BYTES` are
+looked at; PE and Mach-O files, searched whole for Go build info, are read whole.
 
 The headers are read with ``struct`` after the System V gABI (ELF header, program header
 table, section header table), not with pyelftools, which reads the section table when it
@@ -16,6 +17,7 @@ file still yields its program headers here; :attr:`ElfBinary.damage` says what w
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gate.image.filesystem import FileEntry, FileSystem
@@ -36,6 +38,10 @@ SHN_XINDEX = 0xFFFF
 PF_X, PF_W = 0x1, 0x2
 
 
+MAX_HEADER_TABLE = 16 * 1024 * 1024  # a program or section header table, or the section-name table
+Reader = Callable[[int, int], bytes]  # (offset, size) -> bytes of a file; fewer at its end
+
+
 class BinaryTooLarge(ValueError):
     """A candidate executable larger than the bytes a cataloger may read for one file."""
 
@@ -54,13 +60,20 @@ def executable_format(fs: FileSystem, entry: FileEntry) -> str | None:
     return None
 
 
-def read_binary(fs: FileSystem, entry: FileEntry) -> bytes:
-    """The whole file; refuses one over :data:`MAX_BINARY_BYTES` rather than reading part of it."""
+def check_size(entry: FileEntry) -> None:
+    """Refuses an executable over :data:`MAX_BINARY_BYTES` rather than reading part of it."""
     if entry.size > MAX_BINARY_BYTES:
         raise BinaryTooLarge(
             f"executable is {entry.size} bytes, over the {MAX_BINARY_BYTES}-byte limit; not read"
         )
-    return fs.read_bytes(entry, limit=MAX_BINARY_BYTES)
+
+
+def file_reader(fs: FileSystem, entry: FileEntry) -> Reader:
+    return lambda offset, size: fs.read_range(entry, offset, size)
+
+
+def bytes_reader(data: bytes) -> Reader:
+    return lambda offset, size: data[offset : offset + size]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +98,8 @@ class Segment:
 
 @dataclass
 class ElfBinary:
-    data: bytes
+    read: Reader
+    size: int  # of the file
     sections: dict[str, Section] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
     little_endian: bool = True
@@ -100,16 +114,15 @@ class ElfBinary:
     def section_bytes(self, name: str) -> bytes | None:
         """The file content of section ``name``; None when absent or it lies past the end of the file."""
         section = self.sections.get(name)
-        if section is None or section.offset + section.size > len(self.data):
+        if section is None or section.offset + section.size > self.size:
             return None
-        return self.data[section.offset : section.offset + section.size]
+        return self.read(section.offset, section.size)
 
     def read_address(self, address: int, size: int) -> bytes | None:
         """``size`` bytes at virtual ``address`` through the loadable segments; None when unmapped."""
         for segment in self.segments:
             if segment.vaddr <= address and address + size <= segment.vaddr + segment.filesz:
-                start = segment.offset + address - segment.vaddr
-                chunk = self.data[start : start + size]
+                chunk = self.read(segment.offset + address - segment.vaddr, size)
                 return chunk if len(chunk) == size else None
         return None
 
@@ -119,11 +132,18 @@ class ElfBinary:
 
 
 def parse_elf(data: bytes) -> ElfBinary:
-    """Program and section headers of an ELF image; ValueError if the ELF header itself is unreadable."""
-    header = _elf_header(data)
-    binary = ElfBinary(data, segments=_load_segments(data, header), little_endian=header.order == "<")
+    """Program and section headers of an ELF image in memory (see :func:`read_elf`)."""
+    return read_elf(bytes_reader(data), len(data))
+
+
+def read_elf(read: Reader, size: int) -> ElfBinary:
+    """Program and section headers of an ELF file; ValueError if the ELF header itself is unreadable."""
+    header = _elf_header(read(0, 64))
+    binary = ElfBinary(
+        read, size, segments=_load_segments(read, size, header), little_endian=header.order == "<"
+    )
     try:
-        binary.sections = _sections(data, header)
+        binary.sections = _sections(read, size, header)
     except (ValueError, struct.error) as error:
         binary.section_error = f"corrupt ELF section header table: {error}"
     binary.truncated = _truncation(binary)
@@ -157,17 +177,25 @@ def _elf_header(data: bytes) -> _Header:
     return _Header(order, wide, phoff, phentsize, phnum, shoff, shentsize, shnum, shstrndx)
 
 
-def _load_segments(data: bytes, header: _Header) -> list[Segment]:
+def _table(read: Reader, size: int, offset: int, length: int) -> bytes:
+    """A header table, cut at the end of the file; ValueError past :data:`MAX_HEADER_TABLE`."""
+    if length > MAX_HEADER_TABLE:
+        raise ValueError(f"a header table of {length} bytes is over the {MAX_HEADER_TABLE}-byte limit")
+    return read(offset, max(min(length, size - offset), 0))
+
+
+def _load_segments(read: Reader, size: int, header: _Header) -> list[Segment]:
     """``PT_LOAD`` entries of the program header table; entries past the end of the file are skipped."""
     layout = header.order + ("IIQQQQQQ" if header.wide else "IIIIIIII")
     if header.phentsize < struct.calcsize(layout):
         return []
+    table = _table(read, size, header.phoff, header.phnum * header.phentsize)
     segments: list[Segment] = []
     for index in range(header.phnum):
-        offset = header.phoff + index * header.phentsize
-        if offset + header.phentsize > len(data):
+        offset = index * header.phentsize
+        if offset + header.phentsize > len(table):
             break
-        fields = struct.unpack_from(layout, data, offset)
+        fields = struct.unpack_from(layout, table, offset)
         if header.wide:
             kind, flags, file_offset, vaddr, _, filesz, memsz, _ = fields
         else:
@@ -177,7 +205,7 @@ def _load_segments(data: bytes, header: _Header) -> list[Segment]:
     return segments
 
 
-def _sections(data: bytes, header: _Header) -> dict[str, Section]:
+def _sections(read: Reader, size: int, header: _Header) -> dict[str, Section]:
     """Sections by name (the first of each name), names read from the section-name string table."""
     if header.shoff == 0:
         return {}  # no section header table at all (sstrip), which is not an error
@@ -185,28 +213,30 @@ def _sections(data: bytes, header: _Header) -> dict[str, Section]:
     if header.shentsize < struct.calcsize(layout):
         raise ValueError(f"section header entries are {header.shentsize} bytes, too small")
     count, names_index = header.shnum, header.shstrndx
-    first = struct.unpack_from(layout, data, header.shoff) if header.shoff < len(data) else None
+    first_entry = read(header.shoff, header.shentsize) if header.shoff < size else b""
+    first = struct.unpack_from(layout, first_entry) if len(first_entry) == header.shentsize else None
     if first is not None and count == 0:  # extended numbering: the count is in section 0
         count = first[5]
     if first is not None and names_index == SHN_XINDEX:
         names_index = first[6]
     end = header.shoff + count * header.shentsize
-    if end > len(data):
-        raise ValueError(f"section headers end at byte {end}, past the end of the file ({len(data)} bytes)")
-    raw = [struct.unpack_from(layout, data, header.shoff + i * header.shentsize) for i in range(count)]
+    if end > size:
+        raise ValueError(f"section headers end at byte {end}, past the end of the file ({size} bytes)")
+    table = _table(read, size, header.shoff, count * header.shentsize)
+    raw = [struct.unpack_from(layout, table, i * header.shentsize) for i in range(count)]
     if not 0 < names_index < count:
         raise ValueError(f"section-name string table index {names_index} is out of range")
-    names = data[raw[names_index][4] : raw[names_index][4] + raw[names_index][5]]
+    names = _table(read, size, raw[names_index][4], raw[names_index][5])
     sections: dict[str, Section] = {}
-    for name_offset, kind, _, address, offset, size, *_ in raw:
+    for name_offset, kind, _, address, offset, section_size, *_ in raw:
         name = names[name_offset : names.find(b"\0", name_offset)].decode("ascii", "replace")
-        sections.setdefault(name, Section(name, offset, size, address, kind != SHT_NOBITS))
+        sections.setdefault(name, Section(name, offset, section_size, address, kind != SHT_NOBITS))
     return sections
 
 
 def _truncation(binary: ElfBinary) -> str:
     """Says so when a loadable segment or a section with content ends past the end of the file."""
-    size = len(binary.data)
+    size = binary.size
     ends = [(s.offset + s.filesz, "a loadable segment") for s in binary.segments]
     ends += [(s.offset + s.size, f"section {s.name}") for s in binary.sections.values() if s.has_content]
     beyond = [(end, what) for end, what in ends if end > size]

@@ -1,16 +1,17 @@
 """Executable files: each is read once and handed to the readers of what compilers embed.
 
 One cataloger looks at every regular file with an execute bit (see :mod:`gate.catalog.elf`
-for the cheap filter) so that an image's binaries are read and their ELF headers parsed
-once, not once per ecosystem: Go build info (:mod:`gate.catalog.golang`, ELF, PE and
-Mach-O) and cargo-auditable data (:mod:`gate.catalog.rust`, ELF). Packages keep their
-ecosystem's ``found_by``; a damaged file is one Unknown under this cataloger's name.
+for the cheap filter) so that an image's binaries are opened and their ELF headers parsed
+once, not once per ecosystem (an ELF file is read by range, only the parts needed): Go build
+info (:mod:`gate.catalog.golang`, ELF, PE and Mach-O) and cargo-auditable data
+(:mod:`gate.catalog.rust`, ELF). Packages keep their ecosystem's ``found_by``; a damaged file
+is one Unknown under this cataloger's name.
 """
 
 from __future__ import annotations
 
 from gate.catalog import CatalogContext, Cataloger, golang, rust
-from gate.catalog.elf import executable_format, parse_elf, read_binary
+from gate.catalog.elf import check_size, executable_format, file_reader, read_elf
 from gate.image.filesystem import FileEntry, FileSystem
 from gate.model import Package
 
@@ -26,16 +27,15 @@ def parse_executable(fs: FileSystem, context: CatalogContext, entry: FileEntry) 
     kind = executable_format(fs, entry)
     if kind is None:
         return []
-    data = read_binary(fs, entry)
+    check_size(entry)
     location = context.location_of(entry)
-    elf = parse_elf(data) if kind == "elf" else None
-    go_damage: ValueError | None
+    elf = read_elf(file_reader(fs, entry), entry.size) if kind == "elf" else None
+    data = fs.read_bytes(entry) if elf is None else b""  # PE and Mach-O are searched whole
+    go_damage: ValueError | None = None
     try:
         go_packages = golang.binary_packages(data, kind, elf, location)
     except ValueError as damage:
         go_packages, go_damage = [], damage
-    else:
-        go_damage = None
     if go_packages or elf is None:
         return go_packages
     rust_packages = rust.binary_packages(elf, location)

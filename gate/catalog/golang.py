@@ -36,6 +36,9 @@ BUILDINFO_ALIGN = 16
 BUILDINFO_SECTION = ".go.buildinfo"
 SEARCH_WINDOW = 64 * 1024  # how far into the data segment Go's own reader looks
 MAX_STRING = 1024 * 1024
+# a header and its two inline varint-prefixed strings, read at once
+HEADER_AND_STRINGS = BUILDINFO_HEADER + 2 * (10 + MAX_STRING)
+FIRST_READ = 64 * 1024  # enough for the module list of most binaries
 FLAG_BIG_ENDIAN = 0x1
 FLAG_INLINE = 0x2
 DEVEL = "(devel)"
@@ -67,8 +70,8 @@ class BuildInfo:
 def binary_packages(
     data: bytes, kind: str, elf: ElfBinary | None, location: PackageLocation
 ) -> list[Package]:
-    """The Go modules of one executable (``elf`` is its parsed headers when ``kind`` is "elf")."""
-    info = read_build_info(data, kind, elf)
+    """The Go modules of a PE or Mach-O image in memory, or of an ELF file (``elf``, read by range)."""
+    info = read_elf_build_info(elf) if elf is not None else read_build_info(data, kind)
     return build_info_packages(info, location) if info is not None else []
 
 
@@ -78,24 +81,43 @@ def read_build_info(data: bytes, kind: str, elf: ElfBinary | None = None) -> Bui
     Raises ValueError for a damaged ELF file (corrupt section headers, truncated) in which no
     build info turns up anywhere, since whether it is a Go binary cannot be told.
     """
-    if kind != "elf":
-        strings = _first_valid(data, _aligned_matches(data, 0, len(data)), None)
-        return _build_info(*strings) if strings else None
-    binary = elf if elf is not None else parse_elf(data)
+    if kind == "elf":
+        return read_elf_build_info(elf if elf is not None else parse_elf(data))
+    strings = _first_valid(data, _aligned_matches(data, 0, len(data)), None)
+    return _build_info(*strings) if strings else None
+
+
+def read_elf_build_info(binary: ElfBinary) -> BuildInfo | None:
+    """The build info of an ELF file, reading only the window Go's reader looks in (and the
+    strings the header points to); the whole file only when it is damaged."""
     start, end = _elf_search_window(binary)
-    strings = _first_valid(data, _aligned_matches(data, start, end), binary)
+    window = binary.read(start, max(min(end, binary.size) - start, 0))
+    strings = _first_valid_in(binary, start, _aligned_matches(window, 0, len(window)))
     if strings is None and binary.damage:
-        strings = _first_valid(data, _aligned_matches(data, 0, len(data)), binary)
+        whole = binary.read(0, binary.size)
+        strings = _first_valid(whole, _aligned_matches(whole, 0, len(whole)), binary)
         if strings is None:
             raise ValueError(binary.damage)
     return _build_info(*strings) if strings else None
+
+
+def _first_valid_in(binary: ElfBinary, base: int, offsets: list[int]) -> tuple[str, str] | None:
+    """:func:`_first_valid` for headers at ``base + offset`` of the file, read with their inline strings."""
+    for offset in offsets:
+        chunk = binary.read(base + offset, FIRST_READ)
+        strings = _first_valid(chunk, [0], binary)
+        if (strings is None or not strings[1]) and len(chunk) == FIRST_READ:  # longer strings
+            strings = _first_valid(binary.read(base + offset, HEADER_AND_STRINGS), [0], binary)
+        if strings is not None:
+            return strings
+    return None
 
 
 def _elf_search_window(binary: ElfBinary) -> tuple[int, int]:
     """File offsets ``[start, end)`` where Go's reader looks for the header (empty if nowhere)."""
     section = binary.sections.get(BUILDINFO_SECTION)
     if section is not None:
-        return section.offset, section.offset + max(section.size, BUILDINFO_HEADER)
+        return section.offset, section.offset + min(max(section.size, BUILDINFO_HEADER), SEARCH_WINDOW)
     segment = binary.first_data_segment()
     if segment is not None:
         return segment.offset, segment.offset + min(segment.filesz, SEARCH_WINDOW)

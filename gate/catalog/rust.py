@@ -47,6 +47,11 @@ def binary_packages(binary: ElfBinary, location: PackageLocation) -> list[Packag
     """The runtime crates recorded in an ELF executable's ``.dep-v0`` section; [] without one."""
     if binary.section_error:
         raise ValueError(binary.section_error)  # a .dep-v0 section could be there, unreadable
+    declared = binary.sections.get(AUDIT_SECTION)
+    if declared is not None and declared.size > MAX_AUDIT_JSON:  # zlib data is never larger than that
+        raise ValueError(
+            f"{AUDIT_SECTION} section is {declared.size} bytes, over the {MAX_AUDIT_JSON}-byte limit"
+        )
     section = binary.section_bytes(AUDIT_SECTION)
     if section is None:
         if AUDIT_SECTION in binary.sections:

@@ -155,17 +155,29 @@ class FileSystem:
 
     def read_bytes(self, path: str | FileEntry, *, limit: int | None = None) -> bytes:
         """The content of a regular file (symlinks followed), at most ``limit`` bytes."""
+        return self.read_range(path, 0, limit)
+
+    def read_range(self, path: str | FileEntry, start: int, size: int | None) -> bytes:
+        """``size`` bytes (None: the rest) of a regular file from byte ``start``; fewer at its end.
+
+        Readers of large files (executables) take only the parts their headers point to.
+        """
         entry = path if isinstance(path, FileEntry) else self.stat(path)
         if entry is None:
             raise GateError(f"{path}: no such file in the image")
         if entry.kind is not Kind.FILE or entry.content is None:
             raise GateError(f"/{entry.path}: not a regular file ({entry.kind.value})")
-        size = entry.size if limit is None else min(entry.size, limit)
-        source, offset = entry.content
+        start = min(max(start, 0), entry.size)
+        count = entry.size - start if size is None else max(min(size, entry.size - start), 0)
+        return self._read_at(entry, entry.content, start, count)
+
+    def _read_at(self, entry: FileEntry, content: tuple[int, int], start: int, count: int) -> bytes:
+        """``count`` bytes from ``start`` of a regular file's content, through its source's reader."""
+        source, offset = content
         reader = self._readers.get(source)
         if reader is None:
             raise GateError(f"/{entry.path}: the image filesystem is closed")
-        return reader(offset, size)
+        return reader(offset + start, count)
 
     def open(self, path: str | FileEntry) -> BinaryIO:
         import io

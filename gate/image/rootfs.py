@@ -31,7 +31,6 @@ class DirFileSystem(FileSystem):
             raise NotFoundError(f"{root} is not a directory")
         self.root = root
         self._host_paths: list[str] = []
-        self._readers[0] = self._read
         entries = [self._entry(rel, st, layer_digest) for rel, st in _walk(root)]
         self._apply_layer(0, layer_digest, entries, set(), set())
 
@@ -55,9 +54,10 @@ class DirFileSystem(FileSystem):
             return FileEntry(relative, Kind.SYMLINK, size=0, link_target=target, **common)
         return FileEntry(relative, Kind.OTHER, size=0, **common)
 
-    def _read(self, index: int, size: int) -> bytes:
-        with self._opened(index) as fd:
-            return os.pread(fd, size, 0)
+    def _read_at(self, entry: FileEntry, content: tuple[int, int], start: int, count: int) -> bytes:
+        """The content key of a host file is its index, not an offset: read at ``start`` in that file."""
+        with self._opened(content[1]) as fd:
+            return os.pread(fd, count, start)
 
     def sha256(self, entry: FileEntry) -> str:
         """The hex sha256 of a regular file, read in chunks (files may be larger than memory)."""
