@@ -50,6 +50,17 @@ def gzip_bomb(size: int) -> bytes:
     return b"".join(parts)
 
 
+def encrypted_zip(members: dict[str, bytes]) -> bytes:
+    """A zip whose members are flagged encrypted (general purpose bit 0), which nothing can read."""
+    data = bytearray(zip_bytes(members))
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        position = data.find(signature)
+        while position >= 0:
+            data[position + flag_at] |= 0x1
+            position = data.find(signature, position + 4)
+    return bytes(data)
+
+
 class Planted:
     def __init__(self) -> None:
         self.material = Material(29)
@@ -90,6 +101,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[AnalysisResult, li
         "app/notes.zip": f"not an archive at all: {planted.token()}\n".encode(),
         "app/deep.zip": deep_with_top_secret,
         "app/bomb.tar.gz": gzip_bomb(MAX_NESTED_ARCHIVE + (1 << 20)),
+        "app/locked.zip": encrypted_zip({"secret.txt": b"whatever\n"}),
         "app/plain.tgz": gzip.compress(b"plain text, gzip but no tar: " + planted.token().encode()),
     }
     layer = LayerBuilder()
@@ -124,8 +136,11 @@ def test_secrets_in_archive_members_are_found_with_archive_paths(
 def test_bounds_are_problems_and_what_was_read_before_stays(result: tuple[AnalysisResult, list[str]]) -> None:
     analysis, _ = result
     problems = sorted(analysis.problems)
-    assert len(problems) == 2, problems
-    bomb, deep = problems
+    assert len(problems) == 3, problems
+    bomb, deep, locked = problems
+    assert locked.startswith(
+        "secrets: cannot read all of /app/locked.zip (layer 0): /app/locked.zip: a member"
+    )
     assert bomb.startswith(
         "secrets: cannot read all of /app/bomb.tar.gz (layer 0): /app/bomb.tar.gz: inflates past"
     )

@@ -64,6 +64,8 @@ def archive_members(
         raise
     except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError) as error:
         raise ValueError(f"{archive_path}: cannot be read: {error}") from error
+    except (RuntimeError, NotImplementedError) as error:  # an encrypted member, an unknown compression
+        raise ValueError(f"{archive_path}: a member cannot be read: {error}") from error
 
 
 def _members(
