@@ -56,10 +56,10 @@ def render_promotion_table(promotion: Promotion) -> None:
 
 
 def render_doctor_table(registry: str, probes: list[Probe]) -> None:
-    table = Table(title=f"what {escape(registry)} supports", title_justify="left")
+    table = Table(title=f"what {registry} supports", title_justify="left")
     for column in ("feature", "supported", "detail"):
         table.add_column(column, overflow="fold")
     for probe in probes:
         answer = "unknown" if probe.supported is None else ("yes" if probe.supported else "NO")
-        table.add_row(probe.feature, answer, escape(probe.detail))
+        table.add_row(probe.feature, answer, probe.detail)
     make_console().print(table)
