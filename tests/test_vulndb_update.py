@@ -346,5 +346,7 @@ def test_cli_update_warns_and_goes_on_without_the_catalog(mirror: Mirror, tmp_pa
     assert "no catalog in the database" in result.stderr
     skipped = run_gate(*args, "--no-kev")
     assert skipped.returncode == 0 and "KEV" not in skipped.stdout + skipped.stderr
+    offline = run_gate(*args, "--kev-url", dead, env={"GATE_OFFLINE": "1"})  # an optional lookup: skipped
+    assert offline.returncode == 0 and "KEV" not in offline.stdout + offline.stderr
     both = run_gate(*args, "--no-kev", "--kev-url", dead)
     assert both.returncode == 1 and "--no-kev cannot be combined with --kev-url" in both.stderr

@@ -185,7 +185,11 @@ def update_command(
         ),
     ] = None,
     no_kev: Annotated[
-        bool, typer.Option("--no-kev", help="Do not fetch the KEV catalog (the last one fetched is kept).")
+        bool,
+        typer.Option(
+            "--no-kev",
+            help="Do not fetch the KEV catalog (as with GATE_OFFLINE=1); the last one fetched is kept.",
+        ),
     ] = False,
     insecure_registry: InsecureOption = None,
 ) -> None:

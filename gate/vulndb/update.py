@@ -87,9 +87,12 @@ def update_db(
     transport: Any = None,
 ) -> UpdateOutcome:
     """Fetch what changed and rebuild ``db_path`` atomically; see the module docstring.
-    ``kev_url=None`` skips the KEV download (the cached catalog, if any, is kept)."""
-    from gate.image.transport import RetryPolicy, Transport
+    ``kev_url=None`` (or ``GATE_OFFLINE=1``) skips the KEV download; the cached catalog, if
+    any, is kept."""
+    from gate.image.transport import RetryPolicy, Transport, offline_from_env
 
+    if offline_from_env():  # the catalog is an optional lookup; the OSV archives are what was asked for
+        kev_url = None
     kev_transport = transport or Transport(
         retry=RetryPolicy(attempts=2, base_delay=0.5, max_delay=1.0, total_budget=15.0), timeout=(5.0, 30.0)
     )
