@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from gate.cli import _state
+from gate.cli.db import AllowStaleOption, DbOption
+from gate.cli.db import MaxAgeOption as MaxDbAgeOption
 from gate.cli.options import FormatOption, InsecureOption, OutputFormat, registry_client
 from gate.cli.verify import (
-    DbOption,
     GithubOption,
     GitlabOption,
     IdentityOption,
@@ -59,6 +60,8 @@ def promote_command(
     max_age: MaxAgeOption = None,
     policy: PolicyOption = None,
     db: DbOption = None,
+    max_db_age: MaxDbAgeOption = "5d",
+    allow_stale_db: AllowStaleOption = False,
     in_toto_layout: LayoutOption = None,
     layout_key: LayoutKeyOption = None,
     links: LinksOption = None,
@@ -111,7 +114,7 @@ def promote_command(
         require_vsa_passed,
         policy_digest,
         max_age,
-        policy=(policy, db),
+        policy=(policy, db, max_db_age, allow_stale_db),
         in_toto=(in_toto_layout, layout_key, links),
     )
     signer = None

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gate.cli import _state
+from gate.cli.db import AllowStaleOption, DbOption
+from gate.cli.db import MaxAgeOption as MaxDbAgeOption
 from gate.cli.options import FormatOption, ImageArgument, InsecureOption, OutputFormat, registry_client
 
 if TYPE_CHECKING:
@@ -85,12 +87,6 @@ PolicyOption = Annotated[
         help="Re-evaluate this policy on the attested SBOM with today's database (no layer is pulled).",
     ),
 ]
-DbOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--db", help="With --policy: the vulnerability database [default: $GATE_DB, else the cache]."
-    ),
-]
 LayoutOption = Annotated[
     Path | None,
     typer.Option(
@@ -129,6 +125,8 @@ def verify_command(
     max_age: MaxAgeOption = None,
     policy: PolicyOption = None,
     db: DbOption = None,
+    max_db_age: MaxDbAgeOption = "5d",
+    allow_stale_db: AllowStaleOption = False,
     in_toto_layout: LayoutOption = None,
     layout_key: LayoutKeyOption = None,
     links: LinksOption = None,
@@ -158,7 +156,7 @@ def verify_command(
         require_vsa_passed,
         policy_digest,
         max_age,
-        policy=(policy, db),
+        policy=(policy, db, max_db_age, allow_stale_db),
         in_toto=(in_toto_layout, layout_key, links),
     )
     with stage(f"verify {image}"):
@@ -175,7 +173,7 @@ def verify_options(
     policy_digest: str | None,
     max_age: str | None,
     *,
-    policy: tuple[Path | None, Path | None] = (None, None),
+    policy: tuple[Path | None, Path | None, str, bool] = (None, None, "5d", False),
     in_toto: tuple[Path | None, Path | None, Path | None] = (None, None, None),
 ) -> VerifyOptions:
     from gate.verify import VerifyOptions
@@ -190,7 +188,9 @@ def verify_options(
     )
 
 
-def _policy_checks(policy: Path | None, db: Path | None) -> tuple[ExtraCheck, ...]:
+def _policy_checks(
+    policy: Path | None, db: Path | None, max_db_age: str, allow_stale_db: bool
+) -> tuple[ExtraCheck, ...]:
     from gate.errors import GateError
 
     if policy is None:
@@ -200,7 +200,8 @@ def _policy_checks(policy: Path | None, db: Path | None) -> tuple[ExtraCheck, ..
     from gate.pipeline import ScanOptions
     from gate.verify.reevaluate import policy_check
 
-    return (policy_check(policy, ScanOptions(db_path=db)),)
+    scan = ScanOptions(db_path=db, max_db_age=max_db_age, allow_stale_db=allow_stale_db)
+    return (policy_check(policy, scan),)
 
 
 def _in_toto_checks(layout: Path | None, key: Path | None, links: Path | None) -> tuple[ExtraCheck, ...]:
