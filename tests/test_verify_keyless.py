@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from gate.attest import types
 from gate.attest.statement import DETACHED_KEY
 from gate.errors import VerificationError
-from gate.image.attachments import BundleArtifact
+from gate.image.attachments import CERTIFICATE_ANNOTATION, BundleArtifact, Entry
 from gate.publish import publish
+from gate.sign import cosign
+from gate.sign.keys import generate_signing_key
 from gate.signing import Attestation, KeylessSigner, sign_and_attest
 from gate.verify import VerifyOptions, accepted_attestations, verify_image
 from gate.verify.evidence import predicate_of
@@ -232,3 +235,20 @@ def test_a_detached_sbom_is_fetched_checked_and_required_whole(
     assert image.repository.probe("DELETE", f"manifests/{artifact}", push=True).status_code == 202
     with pytest.raises(VerificationError, match=f"the detached predicate artifact {artifact} is missing"):
         predicate_of(image.repository, sbom)
+
+
+def test_legacy_keyless_sig_layers_are_named_not_trusted(
+    registry: RegistryServer, stack: SigstoreStack, trust: tuple[Path, Path]
+) -> None:
+    """cosign 2's keyless `.sig` layout (certificate annotation) is refused with its name, never accepted."""
+    _, root = trust
+    image = push_fresh_image(registry, "keyless")
+    entry = cosign.signature_entry(generate_signing_key(), image.name, image.digest)
+    annotations = {
+        **entry.annotations,
+        CERTIFICATE_ANNOTATION: stack.ca_cert.public_bytes(Encoding.PEM).decode(),
+    }
+    publish(image.target, signature=Entry(entry.blob, entry.media_type, annotations))
+    code, document = verify(image.reference, root, *IDENTITY)
+    assert code == 2
+    assert "cosign's legacy keyless layout" in detail(document, "signature")

@@ -17,7 +17,12 @@ from gate import safejson
 from gate.attest.statement import DETACHED_KEY, Statement, parse_statement
 from gate.attest.types import COSIGN_SIGN_V1
 from gate.errors import GateError, NotFoundError, VerificationError
-from gate.image.attachments import SIGNATURE_ANNOTATION, attestation_tag, signature_tag
+from gate.image.attachments import (
+    CERTIFICATE_ANNOTATION,
+    SIGNATURE_ANNOTATION,
+    attestation_tag,
+    signature_tag,
+)
 from gate.image.digest import verify_bytes
 from gate.image.manifest import Descriptor, Manifest
 from gate.image.store import ReadableStore, Store
@@ -28,6 +33,10 @@ from gate.verify.trust import MODIFIED_OR_OTHER_KEY, Trust, accepts_bundle, acce
 
 MAX_ENVELOPE_SIZE = 64 * 1024 * 1024
 MAX_PREDICATE_SIZE = 256 * 1024 * 1024
+LEGACY_KEYLESS = (
+    "cosign's legacy keyless layout (a certificate annotation on a .sig layer) is not verified: "
+    "gate verifies keyless signatures stored as sigstore bundles (cosign --new-bundle-format)"
+)
 MAX_ATTACHMENTS = 1024  # signatures, attestations or referrers of one image: more is an attack or a leak
 
 
@@ -101,6 +110,8 @@ def _cosign_signatures(
 def _check_simple_signature(
     store: ReadableStore, layer: Descriptor, digest: str, trust: Trust, repository: str | None
 ) -> Found:
+    if CERTIFICATE_ANNOTATION in layer.annotations:
+        return Found("sig", layer.digest, None, None, LEGACY_KEYLESS)
     if trust.keyless:
         return Found("sig", layer.digest, None, None, f"it is signed with a key, not by {trust.describe()}")
     payload = store.read_blob(layer, simplesigning.MAX_PAYLOAD_SIZE)
