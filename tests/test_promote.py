@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable
@@ -329,3 +330,27 @@ def test_promotion_into_an_oci_layout(
     assert code == 0, (document, stderr)
     verified = run_gate("verify", layout, "--key", public, "--require", "sbom,vuln,provenance,vsa,openvex")
     assert verified.returncode == 0, verified.stdout
+
+
+def test_promotion_into_a_token_authenticated_registry(
+    registry: RegistryServer,
+    token_registry: RegistryServer,
+    key: SigningKey,
+    keys: tuple[str, str, SigningKey],
+    tmp_path: Path,
+) -> None:
+    public, promoter_key, _ = keys
+    image = fully_signed(registry, key)
+    auth = base64.b64encode(f"{token_registry.username}:{token_registry.password}".encode()).decode()
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {token_registry.host: {"auth": auth}}}))
+    env = {"DOCKER_CONFIG": str(tmp_path), "GATE_PASSWORD": PASSWORD}
+    destination = destination_of(token_registry)
+    args = ("promote", image.reference, destination, "--key", public, "--signing-key", promoter_key)
+    promoted = run_gate(*args, env=env)
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    verified = run_gate("verify", f"{destination}:v1", "--key", public, "--require", "sbom,openvex", env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    anonymous = run_gate(
+        "verify", f"{destination}:v1", "--key", public, env={"DOCKER_CONFIG": str(tmp_path / "none")}
+    )
+    assert anonymous.returncode == 1 and "gate: error:" in anonymous.stderr
