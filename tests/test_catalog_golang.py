@@ -397,18 +397,19 @@ class CountingFileSystem(DirFileSystem):
 
 def test_go_binaries_are_read_by_range_not_whole(built: Path, debian_registry: Path, tmp_path: Path) -> None:
     shutil.copy(debian_registry / "usr/bin/docker-registry", tmp_path / "docker-registry")
-    for name in ("app", "app-stripped", "app-386", "app-s390x"):
+    for name in ("app", "app-stripped", "app-386", "app-s390x", "app.exe", "app-darwin"):
         shutil.copy(built / name, tmp_path / name)
-    whole = catalog_filesystem(DirFileSystem(tmp_path), catalogers=executables.CATALOGERS)
     counting = CountingFileSystem(tmp_path)
     ranged = catalog_filesystem(counting, catalogers=executables.CATALOGERS)
-    assert ranged.packages == whole.packages and not ranged.unknowns
+    assert not ranged.unknowns  # what each binary holds is checked against `go version -m` above
     assert {p.locations[0].path for p in ranged.packages} == {
         "/docker-registry",
         "/app",
         "/app-stripped",
         "/app-386",
         "/app-s390x",
+        "/app.exe",
+        "/app-darwin",
     }
     total = sum(path.stat().st_size for path in tmp_path.iterdir())
     # headers, section tables and the build info window: under 2% of the bytes (about 0.6%)

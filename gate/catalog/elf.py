@@ -5,7 +5,7 @@ an execute bit whose first bytes are an executable format's magic; the rest of t
 one 4-byte read per executable file. An ELF file is not read whole: its header, program and
 section header tables, the section-name table and then only the sections a reader asks for are
 read by range (:meth:`FileSystem.read_range`). Files up to :data:`MAX_BINARY_BYTES` are
-looked at; PE and Mach-O files, searched whole for Go build info, are read whole.
+looked at; PE and Mach-O headers are read by :mod:`gate.catalog.pe_macho`.
 
 The headers are read with ``struct`` after the System V gABI (ELF header, program header
 table, section header table), not with pyelftools, which reads the section table when it

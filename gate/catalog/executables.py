@@ -29,11 +29,11 @@ def parse_executable(fs: FileSystem, context: CatalogContext, entry: FileEntry) 
         return []
     check_size(entry)
     location = context.location_of(entry)
-    elf = read_elf(file_reader(fs, entry), entry.size) if kind == "elf" else None
-    data = fs.read_bytes(entry) if elf is None else b""  # PE and Mach-O are searched whole
+    read = file_reader(fs, entry)
+    elf = read_elf(read, entry.size) if kind == "elf" else None
     go_damage: ValueError | None = None
     try:
-        go_packages = golang.binary_packages(data, kind, elf, location)
+        go_packages = golang.binary_packages(read, entry.size, kind, elf, location)
     except ValueError as damage:
         go_packages, go_damage = [], damage
     if go_packages or elf is None:

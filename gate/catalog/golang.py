@@ -7,7 +7,8 @@ two varint-length-prefixed strings right after the header; older linkers wrote t
 to Go string headers elsewhere in the image, which only ELF files are followed for here. The
 header sits at the start of the ``.go.buildinfo`` section, or when section headers are gone,
 in the first 64 KiB of the first writable segment; stripping symbols (``-ldflags=-s -w``)
-keeps it. PE and Mach-O files are searched whole, for the inline form.
+keeps it. In PE and Mach-O files the data section their headers name is searched (see
+:mod:`gate.catalog.pe_macho`), for the inline form.
 
 The module info is ``runtime/debug.BuildInfo`` text: tab-separated ``path``, ``mod``, ``dep``,
 ``=>`` (replaces the module on the line before) and ``build`` lines. Each module becomes a
@@ -25,7 +26,8 @@ from dataclasses import dataclass
 
 from packageurl import PackageURL
 
-from gate.catalog.elf import ElfBinary, parse_elf
+from gate.catalog.elf import ElfBinary, Reader, bytes_reader, parse_elf
+from gate.catalog.pe_macho import macho_data_section, pe_data_section
 from gate.model import Package, PackageLocation
 
 NAME = "go-module-binary-cataloger"
@@ -68,10 +70,10 @@ class BuildInfo:
 
 
 def binary_packages(
-    data: bytes, kind: str, elf: ElfBinary | None, location: PackageLocation
+    read: Reader, size: int, kind: str, elf: ElfBinary | None, location: PackageLocation
 ) -> list[Package]:
-    """The Go modules of a PE or Mach-O image in memory, or of an ELF file (``elf``, read by range)."""
-    info = read_elf_build_info(elf) if elf is not None else read_build_info(data, kind)
+    """The Go modules of one executable of ``size`` bytes (``elf`` is its parsed headers when ELF)."""
+    info = read_elf_build_info(elf) if elf is not None else _read_pe_macho_build_info(read, size, kind)
     return build_info_packages(info, location) if info is not None else []
 
 
@@ -83,16 +85,14 @@ def read_build_info(data: bytes, kind: str, elf: ElfBinary | None = None) -> Bui
     """
     if kind == "elf":
         return read_elf_build_info(elf if elf is not None else parse_elf(data))
-    strings = _first_valid(data, _aligned_matches(data, 0, len(data)), None)
-    return _build_info(*strings) if strings else None
+    return _read_pe_macho_build_info(bytes_reader(data), len(data), kind)
 
 
 def read_elf_build_info(binary: ElfBinary) -> BuildInfo | None:
     """The build info of an ELF file, reading only the window Go's reader looks in (and the
     strings the header points to); the whole file only when it is damaged."""
     start, end = _elf_search_window(binary)
-    window = binary.read(start, max(min(end, binary.size) - start, 0))
-    strings = _first_valid_in(binary, start, _aligned_matches(window, 0, len(window)))
+    strings = _first_valid_in(binary.read, start, end, binary)
     if strings is None and binary.damage:
         whole = binary.read(0, binary.size)
         strings = _first_valid(whole, _aligned_matches(whole, 0, len(whole)), binary)
@@ -101,13 +101,26 @@ def read_elf_build_info(binary: ElfBinary) -> BuildInfo | None:
     return _build_info(*strings) if strings else None
 
 
-def _first_valid_in(binary: ElfBinary, base: int, offsets: list[int]) -> tuple[str, str] | None:
-    """:func:`_first_valid` for headers at ``base + offset`` of the file, read with their inline strings."""
-    for offset in offsets:
-        chunk = binary.read(base + offset, FIRST_READ)
+def _read_pe_macho_build_info(read: Reader, size: int, kind: str) -> BuildInfo | None:
+    """Inline build info in the data section the headers name; the whole file searched when they name none."""
+    section = pe_data_section(read) if kind == "pe" else macho_data_section(read)
+    if section is not None:
+        offset, length = section
+        strings = _first_valid_in(read, offset, offset + min(length, SEARCH_WINDOW), None)
+    else:
+        whole = read(0, size)
+        strings = _first_valid(whole, _aligned_matches(whole, 0, len(whole)), None)
+    return _build_info(*strings) if strings else None
+
+
+def _first_valid_in(read: Reader, start: int, end: int, binary: ElfBinary | None) -> tuple[str, str] | None:
+    """:func:`_first_valid` for the file window ``[start, end)``: each header read with its inline strings."""
+    window = read(start, max(end - start, 0))
+    for offset in _aligned_matches(window, 0, len(window)):
+        chunk = read(start + offset, FIRST_READ)
         strings = _first_valid(chunk, [0], binary)
         if (strings is None or not strings[1]) and len(chunk) == FIRST_READ:  # longer strings
-            strings = _first_valid(binary.read(base + offset, HEADER_AND_STRINGS), [0], binary)
+            strings = _first_valid(read(start + offset, HEADER_AND_STRINGS), [0], binary)
         if strings is not None:
             return strings
     return None
