@@ -41,7 +41,6 @@ from gate.verify.trust import Trust
 
 MAX_REFERRER_DEPTH = 3
 MAX_SIGNATURE_LAYER = 64 * 1024 * 1024
-SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -301,3 +301,18 @@ def test_too_many_attachments_are_refused_not_read(
     monkeypatch.setattr(evidence, "MAX_ATTACHMENTS", 3)
     with pytest.raises(VerificationError, match=r"\.att: 4 entries, over 3; refusing to read them all"):
         verify_image(image.reference, Trust(keys=(key.public_key,)))
+
+
+def test_signature_copied_from_another_image_is_rejected(
+    registry: RegistryServer, key: SigningKey, public_key: str
+) -> None:
+    image = push_fresh_image(registry)
+    other = signed_image(registry, key, [])
+    copied = other.repository.get_document(f"{referrers_tag(other.digest)}.sig")
+    for layer in copied.layers:  # the same repository layout, pushed into this image's repository
+        image.repository.push_blob(other.repository.read_blob(layer, 1 << 20))
+    image.repository.push_blob(other.repository.read_blob(copied.config, 1 << 20))
+    image.repository.push_manifest(copied.raw, tag=f"{referrers_tag(image.digest)}.sig")
+    code, document, _ = verify(image.reference, "--key", public_key)
+    assert code == 2
+    assert f"it signs another image ({other.digest})" in failed(document, "signature")

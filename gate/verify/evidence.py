@@ -74,9 +74,13 @@ class Evidence:
         return [item for item in self.attestations if item.predicate_type == predicate_type]
 
 
-def gather(store: Store, digest: str, trust: Trust, repository: str | None = None) -> Evidence:
-    """Check every signature and attestation attached to ``digest`` against ``trust``."""
-    signatures = [*_cosign_signatures(store, digest, trust, repository)]
+def gather(store: Store, digest: str, trust: Trust) -> Evidence:
+    """Check every signature and attestation attached to ``digest`` against ``trust``.
+
+    A signature's ``docker-reference`` is not compared with the repository the image is read
+    from (cosign does not either): a promoted image keeps the signatures made for its source.
+    """
+    signatures = [*_cosign_signatures(store, digest, trust)]
     attestations = [*_cosign_attestations(store, digest, trust)]
     for found in _bundle_referrers(store, digest, trust):
         if found.predicate_type == COSIGN_SIGN_V1:
@@ -95,21 +99,17 @@ def predicate_of(store: ReadableStore, found: Found) -> Any:
     return _detached_predicate(store, predicate[DETACHED_KEY])
 
 
-def _cosign_signatures(
-    store: ReadableStore, digest: str, trust: Trust, repository: str | None
-) -> list[Found]:
+def _cosign_signatures(store: ReadableStore, digest: str, trust: Trust) -> list[Found]:
     manifest = _cosign_manifest(store, signature_tag(digest))
     found = []
     for layer in _bounded(list(manifest.layers), signature_tag(digest)) if manifest else ():
         if layer.media_type != simplesigning.MEDIA_TYPE or SIGNATURE_ANNOTATION not in layer.annotations:
             continue
-        found.append(_check_simple_signature(store, layer, digest, trust, repository))
+        found.append(_check_simple_signature(store, layer, digest, trust))
     return found
 
 
-def _check_simple_signature(
-    store: ReadableStore, layer: Descriptor, digest: str, trust: Trust, repository: str | None
-) -> Found:
+def _check_simple_signature(store: ReadableStore, layer: Descriptor, digest: str, trust: Trust) -> Found:
     if CERTIFICATE_ANNOTATION in layer.annotations:
         return Found("sig", layer.digest, None, None, LEGACY_KEYLESS)
     if trust.keyless:
@@ -131,10 +131,6 @@ def _check_simple_signature(
         return Found("sig", layer.digest, None, None, error.message)
     if claims.manifest_digest != digest:
         return Found("sig", layer.digest, None, None, f"it signs another image ({claims.manifest_digest})")
-    if repository is not None and claims.repository != repository:
-        return Found(
-            "sig", layer.digest, None, None, f"it signs repository {claims.repository}, not {repository}"
-        )
     return Found("sig", layer.digest, f"key {key.key_id}", None, None)
 
 
