@@ -24,6 +24,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sigstore.oidc import IdentityError, IdentityToken
+
 from gate.attest.promotion import PromotionRecord, promotion_predicate, same_promotion
 from gate.attest.types import GATE_PROMOTION_V1
 from gate.errors import GateError, NotFoundError
@@ -34,6 +36,7 @@ from gate.image.reference import LayoutRef, RegistryRef, parse_reference
 from gate.image.registry import RegistryClient, RegistryRepository
 from gate.image.store import Store, referrers_tag
 from gate.publish import Published, Target, update_cosign_tag
+from gate.sign.keyless import detect_identity_token
 from gate.signing import Attestation, KeySigner, Signer, sign_and_attest
 from gate.verify import ImageAtRest, Verification, VerifyOptions, open_at_rest, verify_at_rest
 from gate.verify.evidence import gather, predicate_of
@@ -299,18 +302,19 @@ def _already_promoted(store: Store, digest: str, signer: Signer, record: Promoti
 
 
 def _signer_trust(signer: Signer) -> Trust | None:
-    """Whom to verify earlier promotions with: the signing key, or the identity token's signer."""
+    """Whom to verify earlier promotions with: the signing key, or the token's OIDC issuer.
+
+    Keyless, the certificate's identity is Fulcio's to choose (on GitHub the workflow URI, not
+    the token's ``sub``), so any signer of the token's issuer whose bundle verifies against the
+    same trusted root counts; a consumer still checks the identity it requires.
+    """
     if isinstance(signer, KeySigner):
         return Trust(keys=(signer.key.public_key,))
-    from sigstore.oidc import IdentityError, IdentityToken
-
-    from gate.sign.keyless import detect_identity_token
-
     token = signer.identity_token or detect_identity_token()
     if not token:
         return None
     try:
-        identity = IdentityToken(token)
+        issuer = IdentityToken(token).issuer
     except IdentityError:
         return None
-    return Trust(identity=identity.identity, issuer=identity.issuer, trusted_root=signer.trust_config)
+    return Trust(identity_regexp="", issuer=issuer, trusted_root=signer.trust_config)
