@@ -280,6 +280,7 @@ def test_library_call_without_the_cli(registry: RegistryServer, key: SigningKey)
         (["--key", "KEY", "--policy-digest", "md5:00"], "is not a sha256 digest"),
         (["--key", "/nonexistent.pub"], "cannot read /nonexistent.pub"),
         (["--github-repo", "not-a-repo"], "--github-repo 'not-a-repo' is not OWNER/REPO"),
+        (["--key", "KEY", "--trusted-root", "root.json"], "are for keyless trust, not --key"),
     ],
 )
 def test_bad_input_is_a_one_line_error(

@@ -134,13 +134,12 @@ def test_wrong_identity_or_issuer_is_rejected(
 def test_a_key_does_not_verify_a_keyless_image(
     registry: RegistryServer, stack: SigstoreStack, trust: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from gate.sign.keys import generate_signing_key
-
-    config, root = trust
+    config, _ = trust
     image = keyless_signed(registry, token=stack.token(), trust_config=config, predicates=[])
     (tmp_path / "k.pub").write_bytes(generate_signing_key().public_key.pem())
-    code, document = verify(image.reference, root, "--key", str(tmp_path / "k.pub"))
-    assert code == 2 and "verif" in detail(document, "signature")
+    result = run_gate("verify", image.reference, "--key", str(tmp_path / "k.pub"), "--format", "json")
+    assert result.returncode == 2, result.stderr
+    assert "its signature does not verify with key" in detail(json.loads(result.stdout), "signature")
 
 
 def test_modified_keyless_payload_is_rejected(

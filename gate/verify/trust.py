@@ -47,6 +47,8 @@ class Trust:
                 "give either --key FILE or a keyless identity (--certificate-identity, "
                 "--certificate-identity-regexp, --github-repo or --gitlab-project), not both and not neither"
             )
+        if not keyless and (self.issuer or self.trusted_root):
+            raise GateError("--certificate-oidc-issuer and --trusted-root are for keyless trust, not --key")
         if keyless and not self.issuer:
             raise GateError("a keyless identity needs its OIDC issuer: give --certificate-oidc-issuer")
         if self.identity is not None and self.identity_regexp is not None:
