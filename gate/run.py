@@ -1,7 +1,8 @@
 """`gate run` as a library call: read the image once, decide, and only on pass attest, sign, publish.
 
-    from gate.run import RunOptions, run_image
-    result = run_image("registry.example/app:1", decide, KeySigner(key), RunOptions(report_dir=out))
+    from gate.run import RunOptions, decide_with_policy, run_image
+    decide, policy = decide_with_policy(Path("policy.yaml"))
+    result = run_image("registry.example/app:1", decide, policy, KeySigner(key), RunOptions(report_dir=out))
     result.passed, result.published, result.to_json()
 
 For each platform chosen (one image, ``platform``, or every platform of an index) the image is
@@ -58,6 +59,7 @@ from gate.vulndb import VulnDB
 
 VERIFIER_ID = "urn:gate:verifier"  # who reached the verdict (the VSA verifier, the OpenVEX author)
 SCANNER_URI = f"pkg:pypi/gate@{__version__}"
+DECISION_REPORT = "decision.json"
 
 
 @dataclass(frozen=True)
@@ -183,15 +185,30 @@ def run_image(
     top = _top_attestations(result, policy, attestations, options)
     if options.dry_run:
         result.would_publish = _dry_run_listing(result, attestations, top)
-        return result
-    assert signer is not None
+    else:
+        assert signer is not None
+        _publish_and_link(result, signer, policy, attestations, top, options, client, progress)
+    if options.report_dir is not None:
+        _write(options.report_dir / DECISION_REPORT, _json(result.to_json()))  # now with what was published
+    return result
+
+
+def _publish_and_link(
+    result: RunResult,
+    signer: Signer,
+    policy: PolicyRef,
+    attestations: dict[str, list[Attestation]],
+    top: list[Attestation],
+    options: RunOptions,
+    client: RegistryClient | None,
+    progress: Progress,
+) -> None:
     target, repository = open_target(result.reference, client=client, identity=options.identity)
     if target.subject.digest != result.subject.digest:
         raise GateError(f"{result.reference} changed while it was being decided on; nothing was published")
     result.published = _publish(target, repository, result, signer, attestations, top, progress)
     if options.in_toto_links is not None:
         result.link = _write_link(options.in_toto_links, signer, result, policy, options, target.store)
-    return result
 
 
 def _check_publishable(reference: str, signer: Signer | None, options: RunOptions) -> None:
@@ -339,7 +356,7 @@ def write_reports(directory: Path, result: RunResult) -> list[Path]:
     With several platforms each one's reports go into a subdirectory named after it
     (``linux-amd64/scan.json``).
     """
-    written = [_write(directory / "decision.json", _json(result.to_json()))]
+    written = [_write(directory / DECISION_REPORT, _json(result.to_json()))]
     for run in result.platforms:
         folder = directory / run.platform.replace("/", "-") if len(result.platforms) > 1 else directory
         source = {"reference": result.reference}

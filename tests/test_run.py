@@ -237,9 +237,11 @@ def test_library_run_without_the_cli(registry: RegistryServer, files: Path, tmp_
     repository, reference, digest = push_sample(registry)
     decide, policy = decide_with_policy(files / "waived.yaml")
     key = load_private_key((FIXTURES / "cosign.key").read_bytes(), lambda: b"fixture-password")
-    options = RunOptions(scan=ScanOptions(db_path=files / "vulns.db", allow_stale_db=True))
-    result = run_image(reference, decide, policy, KeySigner(key), options)
+    scan = ScanOptions(db_path=files / "vulns.db", allow_stale_db=True)
+    result = run_image(reference, decide, policy, KeySigner(key), RunOptions(scan=scan, report_dir=tmp_path))
     assert result.passed and result.subject.digest == digest
+    decision = json.loads((tmp_path / "decision.json").read_text())
+    assert [p["kind"] for p in decision["published"]] == ["att", "sig"]
     assert set(statements(repository, digest)) == ALL_TYPES | {OPENVEX}
 
 
