@@ -142,6 +142,11 @@ class RunResult:
             "digest": self.subject.digest,
             "verdict": "pass" if self.passed else "fail",
             "missing_platforms": list(self.missing_platforms),
+            "blocking": [  # first, so a reader sees why before the details
+                {"platform": run.platform, **outcome.to_json()}
+                for run in self.platforms
+                for outcome in run.ruling.decision.blocking
+            ],
             "platforms": [
                 {
                     "platform": run.platform,

@@ -105,6 +105,8 @@ def test_fail_exits_2_publishes_nothing_and_puts_blocking_findings_first(
     assert "FAIL" in result.stdout
     decision = json.loads((reports / "decision.json").read_text())
     assert decision["verdict"] == "fail" and decision["published"] == []
+    assert list(decision)[:4] == ["reference", "digest", "verdict", "missing_platforms"]
+    assert [v["id"] for rule in decision["blocking"] for v in rule["violations"]] == [FINDING]
     assert {p.name for p in reports.iterdir()} == {
         "decision.json",
         "scan.json",
