@@ -13,6 +13,7 @@ names the stages, the CLI decides how they look.
 from __future__ import annotations
 
 import contextlib
+import datetime
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,17 @@ from gate.image import DirImage, FileSystem, Image, RegistryClient, open_image
 from gate.image.base import BaseImage, find_base_image
 from gate.match import Matcher, MatchResult
 from gate.model import Catalog
+from gate.policy import (
+    BaseFreshness,
+    DatabaseIdentity,
+    Decision,
+    Policy,
+    PolicyInput,
+    VexStatement,
+    Waiver,
+    check_base_freshness,
+    evaluate,
+)
 from gate.report.scan import DatabaseInfo, analysis_json, scan_report
 from gate.sbom import decode
 from gate.vulndb import VulnDB, resolve_db_path
@@ -243,3 +255,49 @@ def _matched(
         matches = Matcher(db).match(catalog.packages)
     database = DatabaseInfo.of(db)
     return Scan(catalog, target, matches, analysis, base, database, scanners)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A policy and what adjusts it for one run: extra waivers, VEX statements, offline."""
+
+    policy: Policy
+    waivers: tuple[Waiver, ...] = ()
+    vex: tuple[VexStatement, ...] = ()
+    offline: bool = False  # the base image's tag is not resolved (must-be-current is "unknown")
+
+
+def policy_input(scan: Scan, *, base_freshness: BaseFreshness | None = None) -> PolicyInput:
+    """What the policy is evaluated over, from one scan (``None`` sections were not scanned)."""
+    analysis = scan.analysis
+    image = scan.target.get("kind") == "image"
+    return PolicyInput(
+        catalog=scan.catalog,
+        vulnerabilities=scan.matches.findings if scan.database is not None else None,
+        secrets=tuple(analysis.secrets) if analysis is not None and "secret" in scan.scanners else None,
+        config=tuple(analysis.config) if analysis is not None and "config" in scan.scanners else None,
+        analysis_problems=tuple(analysis.problems) if analysis is not None else (),
+        reference=scan.target.get("reference") if image else None,
+        digest=scan.target.get("digest") if image else None,
+        base=scan.base,
+        base_freshness=base_freshness,
+        database=DatabaseIdentity(scan.database.digest, scan.database.built_at) if scan.database else None,
+    )
+
+
+def decide(
+    scan: Scan,
+    judgement: Judgement,
+    *,
+    client: RegistryClient | None = None,
+    platform: str | None = None,
+    now: datetime.datetime | None = None,
+) -> Decision:
+    """Evaluate the policy over a scan; resolves the base image's tag first when a rule needs it."""
+    freshness = None
+    if judgement.policy.needs_base_freshness:
+        freshness = check_base_freshness(
+            scan.base, client=client, platform=platform, offline=judgement.offline, now=now
+        )
+    inputs = policy_input(scan, base_freshness=freshness)
+    return evaluate(judgement.policy, inputs, waivers=judgement.waivers, vex=judgement.vex, now=now)

@@ -326,10 +326,9 @@ def test_cli_missing_image_is_an_error() -> None:
 
 
 def test_a_file_that_cannot_be_read_is_a_problem_and_closes_the_gate(tmp_path: Path) -> None:
-    import typer
-
-    from gate.cli import _state
-    from gate.cli.analyze import FailOn, _verdict
+    from gate.model import Catalog
+    from gate.policy import PolicyInput, evaluate, policy_for_fail_on
+    from gate.severity import Severity
 
     root = tmp_path / "root"
     (root / "app").mkdir(parents=True)
@@ -344,8 +343,9 @@ def test_a_file_that_cannot_be_read_is_a_problem_and_closes_the_gate(tmp_path: P
         and "cannot read" in result.problems[0]
         and "/app/config.env" in result.problems[0]
     )
-    _verdict([], [], FailOn.critical)  # nothing found, nothing missed: open
-    with pytest.raises(typer.Exit) as closed:
-        _verdict([], result.problems, FailOn.critical)
-    assert closed.value.exit_code == 2 and _state.gate_closed
-    _state.gate_closed = False
+    policy = policy_for_fail_on(Severity.CRITICAL)
+    assert evaluate(policy, PolicyInput(Catalog((), None), secrets=())).passed  # nothing found or missed
+    given = PolicyInput(Catalog((), None), secrets=(), analysis_problems=tuple(result.problems))
+    closed = evaluate(policy, given)
+    assert not closed.passed
+    assert [v.id for v in closed.blocking[0].violations] == ["not-analysed"]

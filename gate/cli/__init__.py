@@ -20,6 +20,7 @@ from gate.cli.analyze import config_check_command, secrets_command
 from gate.cli.commands import inspect_command, tree_command
 from gate.cli.db import db_app
 from gate.cli.doctor import doctor_command
+from gate.cli.policy import policy_app
 from gate.cli.promote import promote_command
 from gate.cli.run import run_command
 from gate.cli.sbom import sbom_command
@@ -75,26 +76,30 @@ app.command("attest")(attest_command)
 app.command("verify")(verify_command)
 app.command("promote")(promote_command)
 app.command("doctor")(doctor_command)
+app.add_typer(policy_app)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``gate`` console script; never lets a usage error exit 2."""
-    from gate.errors import EXIT_ERROR, EXIT_GATE_CLOSED, GateError
+    """Entry point of the ``gate`` console script. Exit 2 comes only from a :class:`GateClosed`
+    verdict; click's usage errors (its own exit 2) become 1."""
+    from gate.cli.console import escape_control
+    from gate.errors import EXIT_ERROR, EXIT_GATE_CLOSED, GateClosed, GateError
 
     try:
         app(args=argv, prog_name="gate")
         code = 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else EXIT_ERROR)
-        if code == EXIT_GATE_CLOSED and not _state.gate_closed:
-            code = EXIT_ERROR  # click's usage errors exit 2; only a real verdict may
+        if code == EXIT_GATE_CLOSED:
+            code = EXIT_ERROR
+    except GateClosed as closed:
+        typer.echo(f"gate: closed: {escape_control(closed.reason)}", err=True)
+        code = closed.exit_code
     except GateError as error:
         if _state.debug:
             import traceback
 
             traceback.print_exc()
-        from gate.cli.console import escape_control
-
         typer.echo(f"gate: error: {escape_control(error.diagnostics())}", err=True)
         code = error.exit_code
     sys.exit(code)

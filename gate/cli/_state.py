@@ -1,4 +1,3 @@
-"""Process-wide CLI settings chosen by global options."""
+"""Process-wide CLI settings chosen by global options (set anew by every invocation)."""
 
 debug = False
-gate_closed = False  # set by a command that returns the "gate closed" verdict (exit 2)

@@ -7,7 +7,6 @@ closes the gate (exit 2).
 
 from __future__ import annotations
 
-import enum
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -29,20 +28,13 @@ if TYPE_CHECKING:
     from gate.analyze import AnalysisOptions, AnalysisResult, RuleSet
 
 
-class FailOn(enum.StrEnum):
-    critical = "critical"
-    high = "high"
-    medium = "medium"
-    low = "low"
-    info = "info"
-
-
 FailOnOption = Annotated[
-    FailOn | None,
+    str | None,
     typer.Option(
         "--fail-on",
-        help="Exit 2 (gate closed) when a finding has this severity or worse, "
-        "or a file could not be analysed.",
+        metavar="SEVERITY",
+        help="Exit 2 (gate closed) when a finding has this severity or worse (critical, high, medium, "
+        "low, info), or a file could not be analysed.",
     ),
 ]
 
@@ -84,7 +76,7 @@ def secrets_command(
         typer.echo(json.dumps(document, indent=2))
     else:
         _render_secrets(reference, result)
-    _verdict([f.severity for f in result.secrets], result.problems, fail_on)
+    _verdict(fail_on, result, "secrets")
 
 
 def config_check_command(
@@ -123,7 +115,7 @@ def config_check_command(
         typer.echo(json.dumps(document, indent=2))
     else:
         _render_config(reference, result)
-    _verdict([f.severity for f in result.config], result.problems, fail_on)
+    _verdict(fail_on, result, "config")
 
 
 def _analyze(
@@ -153,16 +145,21 @@ def _analyze(
         return str(read.image.ref), read.image.digest, result
 
 
-def _verdict(severities: list, problems: list[str], fail_on: FailOn | None) -> None:
-    from gate.analyze import Severity
-    from gate.cli import _state
+def _verdict(fail_on: str | None, result: AnalysisResult, kind: str) -> None:
+    """``--fail-on``: the one-rule-per-kind policy over this analyzer's findings."""
+    from gate.cli.policy import close_if_failed
+    from gate.model import Catalog
+    from gate.policy import PolicyInput, evaluate, parse_fail_on, policy_for_fail_on
 
     if fail_on is None:
         return
-    threshold = Severity.parse(fail_on.value)
-    if problems or any(severity >= threshold for severity in severities):
-        _state.gate_closed = True
-        raise typer.Exit(2)
+    inputs = PolicyInput(
+        Catalog((), None),
+        secrets=tuple(result.secrets) if kind == "secrets" else None,
+        config=tuple(result.config) if kind == "config" else None,
+        analysis_problems=tuple(result.problems),
+    )
+    close_if_failed(evaluate(policy_for_fail_on(parse_fail_on(fail_on)), inputs))
 
 
 def render_analysis(

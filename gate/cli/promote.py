@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from gate.cli import _state
 from gate.cli.db import AllowStaleOption, DbOption
 from gate.cli.db import MaxAgeOption as MaxDbAgeOption
 from gate.cli.options import FormatOption, InsecureOption, OutputFormat, registry_client
@@ -31,6 +30,7 @@ from gate.cli.verify import (
     VsaPassedOption,
     verify_options,
 )
+from gate.errors import GateClosed
 
 SourceArgument = Annotated[
     str,
@@ -140,8 +140,7 @@ def promote_command(
         if not promotion.refused:
             render_promotion_table(promotion)
     if promotion.refused:
-        _state.gate_closed = True
-        raise typer.Exit(2)
+        raise GateClosed(f"promotion refused: {'; '.join(promotion.verification.reasons)}")
 
 
 def _read_token(path: Path | None) -> str | None:

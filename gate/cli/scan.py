@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,18 @@ from gate.cli.options import (
     PlatformOption,
     registry_client,
 )
+from gate.cli.policy import (
+    FailOnOption,
+    PolicyFileOption,
+    RegoOption,
+    VexOption,
+    WaiversOption,
+    close_if_failed,
+    judgement_from_options,
+)
+
+if TYPE_CHECKING:
+    from gate.policy import Decision
 
 
 def scan_command(
@@ -31,15 +43,11 @@ def scan_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to FILE instead of stdout.")
     ] = None,
-    fail_on: Annotated[
-        str | None,
-        typer.Option(
-            "--fail-on",
-            metavar="SEVERITY",
-            help="Exit 2 when a finding is at or above SEVERITY (low, medium, high, critical) "
-            "or has no severity at all.",
-        ),
-    ] = None,
+    policy: PolicyFileOption = None,
+    fail_on: FailOnOption = None,
+    waivers: WaiversOption = None,
+    vex: VexOption = None,
+    rego: RegoOption = None,
     scanners: Annotated[
         str,
         typer.Option(
@@ -57,17 +65,17 @@ def scan_command(
 ) -> None:
     """Find known vulnerabilities (OSV), embedded secrets and risky configuration in an image.
 
-    The report cites each matching record and the database digest. Exit 0 pass, 1 error,
-    2 a finding at or above --fail-on (or a file that could not be analysed).
+    The report cites each matching record and the database digest. With --policy (or --fail-on)
+    the policy is evaluated on the same read of the image and its decision follows the report.
+    Exit 0 pass, 1 error, 2 the policy fails.
     """
     from gate.cli.progress import stage
     from gate.errors import GateError
-    from gate.pipeline import ScanOptions, scan_image, scan_sbom
-    from gate.policy import parse_fail_on
+    from gate.pipeline import ScanOptions, decide, scan_image, scan_sbom
 
     if (image is None) == (sbom is None):
         raise GateError("give exactly one of IMAGE or --sbom FILE")
-    threshold = parse_fail_on(fail_on) if fail_on else None
+    judgement = judgement_from_options(policy, fail_on, waivers, vex, rego, offline=offline)
     options = ScanOptions(
         scanners=_parse_scanners(scanners, sbom is not None),
         db_path=db,
@@ -75,16 +83,21 @@ def scan_command(
         allow_stale_db=allow_stale_db,
         platform=platform,
     )
+    client = registry_client(insecure_registry, offline=offline)
     if sbom is not None:
         scan = scan_sbom(sbom, options, progress=stage)
     else:
         assert image is not None
-        client = registry_client(insecure_registry, offline=offline)
         scan = scan_image(image, options, client=client, progress=stage)
     report = scan.report()
-    _write(report, scan.matches, scan.analysis, output_format, output)
-    if threshold is not None:
-        _verdict(scan.matches, scan.analysis, threshold)
+    decision = None
+    if judgement is not None:
+        with stage("evaluate policy"):
+            decision = decide(scan, judgement, client=client, platform=platform)
+        report["decision"] = decision.to_json()
+    _write(report, scan.matches, scan.analysis, output_format, output, decision)
+    if decision is not None:
+        close_if_failed(decision)
 
 
 def _parse_scanners(text: str, from_sbom: bool) -> frozenset[str]:
@@ -100,7 +113,12 @@ def _parse_scanners(text: str, from_sbom: bool) -> frozenset[str]:
 
 
 def _write(
-    report: dict[str, Any], result: Any, analysis: Any, output_format: OutputFormat, output: Path | None
+    report: dict[str, Any],
+    result: Any,
+    analysis: Any,
+    output_format: OutputFormat,
+    output: Path | None,
+    decision: Decision | None,
 ) -> None:
     if output_format is OutputFormat.json:
         text = json.dumps(report, indent=2, sort_keys=False) + "\n"
@@ -111,13 +129,14 @@ def _write(
         return
     if output:
         with output.open("w") as handle:
-            _render(report, result, analysis, handle)
+            _render(report, result, analysis, handle, decision)
     else:
-        _render(report, result, analysis, None)
+        _render(report, result, analysis, None, decision)
 
 
-def _render(report: dict[str, Any], result: Any, analysis: Any, handle: Any) -> None:
-
+def _render(
+    report: dict[str, Any], result: Any, analysis: Any, handle: Any, decision: Decision | None
+) -> None:
     from gate.cli.console import make_console
 
     console = make_console(handle)
@@ -128,6 +147,10 @@ def _render(report: dict[str, Any], result: Any, analysis: Any, handle: Any) -> 
 
         reference = report["target"].get("reference", "")
         render_analysis(console, reference, analysis, secrets="secrets" in report, config="config" in report)
+    if decision is not None:
+        from gate.cli.render_policy import render_decision
+
+        render_decision(console, decision)
 
 
 def _render_vulnerabilities(console: Any, report: dict[str, Any], result: Any) -> None:
@@ -171,21 +194,3 @@ def _exploited_cell(entry: Any) -> str:
     if entry is None:
         return "-"
     return f"KEV {entry.date_added}" + (" +ransomware" if entry.ransomware_known else "")
-
-
-def _verdict(result: Any, analysis: Any, threshold: Any) -> None:
-    from gate.cli import _state
-    from gate.report.scan import analysis_at_or_above, at_or_above
-
-    failing = len(at_or_above(result, threshold))
-    problems = 0
-    if analysis is not None:
-        failing += len(analysis_at_or_above(analysis, threshold))
-        problems = len(analysis.problems)
-    if failing or problems:
-        reason = f"{failing} finding(s) at or above {threshold.label} (or unrated)"
-        if problems:
-            reason += f", {problems} file(s) that could not be analysed"
-        typer.echo(f"gate: closed: {reason}", err=True)
-        _state.gate_closed = True
-        raise typer.Exit(2)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gate.cli import _state
 from gate.cli.db import AllowStaleOption, DbOption
 from gate.cli.db import MaxAgeOption as MaxDbAgeOption
 from gate.cli.options import FormatOption, ImageArgument, InsecureOption, OutputFormat, registry_client
+from gate.errors import GateClosed
 
 if TYPE_CHECKING:
     from gate.verify import ExtraCheck, Verification, VerifyOptions
@@ -163,8 +163,7 @@ def verify_command(
         result = verify_image(image, trust, options, client=registry_client(insecure_registry))
     render_verification(result, output_format)
     if not result.verified:
-        _state.gate_closed = True
-        raise typer.Exit(2)
+        raise GateClosed(f"{image} not verified: " + "; ".join(result.reasons))
 
 
 def verify_options(

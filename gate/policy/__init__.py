@@ -25,6 +25,7 @@ from gate.policy.model import (
     VexStatement,
     Waiver,
 )
+from gate.policy.report import input_from_report
 from gate.policy.vex import load_vex, load_vex_files
 from gate.policy.waivers import openvex_for_waivers, waived_statements
 
@@ -41,6 +42,7 @@ __all__ = [
     "Waiver",
     "check_base_freshness",
     "evaluate",
+    "input_from_report",
     "load_policy",
     "load_vex",
     "load_vex_files",

@@ -104,6 +104,8 @@ def apply_vex(
 def _rule_outcomes(
     rule: Rule, inputs: PolicyInput, findings: tuple[Finding, ...] | None, now: datetime.datetime
 ) -> list[RuleOutcome]:
+    if rule.kind in ("packages", "licenses", "sbom") and not inputs.packages_listed:
+        return [_skipped(rule, "no package list in the input (a scan report lists findings only)")]
     if isinstance(rule.condition, LicensesRule):
         return _license_outcomes(rule, rule.condition, inputs)
     return [_rule_outcome(rule, inputs, findings, now)]

@@ -188,3 +188,4 @@ class PolicyInput:
     base: BaseImage | None = None
     base_freshness: BaseFreshness | None = None
     database: DatabaseIdentity | None = None
+    packages_listed: bool = True  # False: only the packages with findings are known (a scan report)

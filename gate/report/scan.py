@@ -66,7 +66,7 @@ def scan_report(
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:
-    return {
+    data = {
         "id": finding.id,
         "aliases": list(finding.aliases),
         "related": list(finding.related),
@@ -79,6 +79,9 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "matches": [evidence.to_json() for evidence in finding.evidence],
         "known_exploited": finding.known_exploited.to_json() if finding.known_exploited else None,
     }
+    if finding.published:
+        data["published"] = finding.published
+    return data
 
 
 def package_json(package: Package) -> dict[str, Any]:
