@@ -881,3 +881,30 @@ def test_rego_input_holds_only_the_sections_read(tmp_path: Path) -> None:
         rego_policy(tmp_path, 'package gate\n\nwarn contains "x" if {\n  count(input) > 100\n}\n', "w.rego")
     )
     assert len(referenced_sections(whole.rego)) == 7
+
+
+def test_the_rego_input_document_matches_its_schema() -> None:
+    from gate.image.base import BaseImage
+    from gate.policy import rego_input
+    from gate.policy.rego import SECTIONS
+
+    schema = json.loads((ROOT / "docs" / "rego-input.schema.json").read_text())
+    given = inputs(
+        LICENSED,
+        FINDINGS,
+        secrets=SECRETS,
+        config=CONFIG,
+        base=BaseImage(BASE, 1),
+        catalog=Catalog(LICENSED, Distro("debian", "12"), (Unknown("/x.jar", "java", "truncated"),)),
+    )
+    document = rego_input(given, given.vulnerabilities, frozenset(SECTIONS))
+    jsonschema.validate(document, schema)
+    assert set(document) == set(SECTIONS)
+    [kev] = [f for f in document["findings"] if f["known_exploited"]]
+    assert kev == {
+        **kev,
+        "id": "CVE-KEV",
+        "layer": "inherited",
+        "known_exploited": {"date_added": "2024-02-01", "ransomware": "Known"},
+    }
+    assert "AKIA" not in json.dumps(document["secrets"])  # not even the redacted match

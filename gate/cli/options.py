@@ -49,6 +49,15 @@ InsecureOption = Annotated[
 ]
 
 
+BaseImageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-image",
+        metavar="REF",
+        help="The image this one was built FROM, to mark inherited packages "
+        "[default: from the org.opencontainers.image.base.* annotations or labels].",
+    ),
+]
 OfflineOption = Annotated[
     bool,
     typer.Option(

@@ -14,6 +14,7 @@ import typer
 
 from gate.cli.db import AllowStaleOption, DbOption, MaxAgeOption
 from gate.cli.options import (
+    BaseImageOption,
     FormatOption,
     InsecureOption,
     OfflineOption,
@@ -130,12 +131,7 @@ def check_command(
     db: DbOption = None,
     max_db_age: MaxAgeOption = "5d",
     allow_stale_db: AllowStaleOption = False,
-    base_image: Annotated[
-        str | None,
-        typer.Option(
-            "--base-image", metavar="REF", help="The base image, when the image does not declare it."
-        ),
-    ] = None,
+    base_image: BaseImageOption = None,
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
     offline: OfflineOption = False,
@@ -213,12 +209,17 @@ def lint_command(
     policy: Annotated[Path, typer.Argument(metavar="FILE", help="The policy file to validate.")],
     rego: RegoOption = None,
 ) -> None:
-    """Validate a policy: schema, dates, SPDX ids, purl patterns, version ranges and its Rego.
+    """Validate a policy (or a waivers file): schema, dates, SPDX ids, purl patterns, version
+    ranges and its Rego.
 
     Exit 0 valid, 1 not (the message names the file and the key path or line).
     """
-    from gate.policy import load_policy
+    from gate.policy import load_policy, load_waivers
+    from gate.policy.load import document_kind
 
+    if document_kind(policy) == "Waivers":
+        typer.echo(f"{policy}: valid: {len(load_waivers(policy))} waiver(s)")
+        return
     loaded = load_policy(policy, rego=rego or ())
     kinds = ", ".join(sorted({rule.kind for rule in loaded.rules})) or "no rules"
     extra = f", {len(loaded.rego)} Rego module(s)" if loaded.rego else ""

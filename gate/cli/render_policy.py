@@ -3,6 +3,8 @@ waivers and VEX statements below, the verdict last."""
 
 from __future__ import annotations
 
+import datetime
+
 from rich.console import Console
 from rich.table import Table
 
@@ -26,7 +28,7 @@ def render_decision(console: Console, decision: Decision) -> None:
     for use in decision.waivers_applied:
         console.print(
             f"waiver applied: {_scope(use.waiver.scope)} ({len(use.violations)} finding(s)), "
-            f"{use.waiver.owner} until {use.waiver.expires.date()}: {use.waiver.reason}",
+            f"{use.waiver.owner} until {_last_day(use.waiver.expires)}: {use.waiver.reason}",
             highlight=False,
         )
     for use in decision.waivers_expired:
@@ -67,3 +69,8 @@ def _rows(table: Table, outcome: RuleOutcome) -> None:
 
 def _scope(scope: dict[str, str]) -> str:
     return " ".join(f"{key}={value}" for key, value in scope.items())
+
+
+def _last_day(expires: datetime.datetime) -> datetime.date:
+    """The last day a waiver applies (``expires`` is the first instant it no longer does)."""
+    return (expires - datetime.timedelta(microseconds=1)).date()

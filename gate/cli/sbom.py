@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from gate.cli.options import InsecureOption, OfflineOption, OptionalImageArgument, PlatformOption
+from gate.cli.options import (
+    BaseImageOption,
+    InsecureOption,
+    OfflineOption,
+    OptionalImageArgument,
+    PlatformOption,
+)
 
 
 class SbomOutput(enum.StrEnum):
@@ -34,15 +40,7 @@ def sbom_command(
             "SPDX JSON SBOM (gate, syft, trivy) instead of an image.",
         ),
     ] = None,
-    base_image: Annotated[
-        str | None,
-        typer.Option(
-            "--base-image",
-            metavar="REF",
-            help="The image this one was built FROM, to mark inherited packages "
-            "[default: from the org.opencontainers.image.base.* annotations or labels].",
-        ),
-    ] = None,
+    base_image: BaseImageOption = None,
     platform: PlatformOption = None,
     insecure_registry: InsecureOption = None,
     offline: OfflineOption = False,

@@ -10,6 +10,7 @@ import typer
 
 from gate.cli.db import AllowStaleOption, DbOption, MaxAgeOption
 from gate.cli.options import (
+    BaseImageOption,
     FormatOption,
     InsecureOption,
     OfflineOption,
@@ -59,6 +60,7 @@ def scan_command(
     ] = "vuln,secret,config",
     max_db_age: MaxAgeOption = "5d",
     allow_stale_db: AllowStaleOption = False,
+    base_image: BaseImageOption = None,
     platform: PlatformOption = None,
     insecure_registry: InsecureOption = None,
     offline: OfflineOption = False,
@@ -82,6 +84,7 @@ def scan_command(
         max_db_age=max_db_age,
         allow_stale_db=allow_stale_db,
         platform=platform,
+        base_reference=base_image,
     )
     client = registry_client(insecure_registry, offline=offline)
     if sbom is not None:

@@ -218,7 +218,8 @@ def _apply_waivers(
                 kept.append(violation)
             else:
                 waived.append(Waived(violation, live[index]))
-                applied[index].append(violation)
+                if violation not in applied[index]:  # one finding can break several rules
+                    applied[index].append(violation)
         status = (
             outcome.status
             if outcome.status in ("skipped", "unknown") or not outcome.violations

@@ -68,6 +68,13 @@ def load_waivers(path: Path) -> tuple[Waiver, ...]:
     return waivers_from(document["waivers"], str(path), "waivers")
 
 
+def document_kind(path: Path) -> str:
+    """The ``kind`` a policy-format file declares (``Policy``, ``Waivers``), or ""."""
+    document = _read_yaml(path)
+    kind = document.get("kind") if isinstance(document, dict) else None
+    return kind if isinstance(kind, str) else ""
+
+
 def policy_for_fail_on(severity: Severity) -> Policy:
     """``--fail-on SEVERITY``: block vulnerabilities (and unrated ones), secrets and configuration
     findings at or above it, and files the analyzers could not read."""

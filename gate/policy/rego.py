@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regopy import Input, Interpreter, Output, RegoError
+from regopy import Interpreter, Output, RegoError
+from regopy import rego_shared as engine
 from regopy.rego_shared import rego_free_output, rego_node_value, rego_output_string, rego_query
 
 from gate.errors import PolicyError
@@ -108,22 +109,78 @@ def evaluate_rego(modules: tuple[RegoModule, ...], document: dict[str, Any]) -> 
     """Evaluate ``data.gate`` over ``document``; any engine error is a PolicyError (fail closed)."""
     interpreter = Interpreter()
     interpreter.strict_built_in_errors = True
+    # rego-cpp re-checks every pass's tree against its grammar (a self-test of the engine); over
+    # 10,000 findings that is a third of the time, and the input here is built by gate.
+    interpreter.well_formed_checks_enabled = False
+    built = _engine_input(document)
     try:
         with _engine_output_hidden():
             for index, module in enumerate(modules):
                 interpreter.add_module(f"m{index}.rego", module.source)
-            interpreter.set_input(Input(document))
+            engine.rego_set_input(interpreter._impl, built)
             output = interpreter.query(QUERY)
     except RegoError as error:
         raise PolicyError(_located(str(error), modules)) from None
     except ValueError:  # regopy reads the error the engine returns as JSON, and fails
         raise PolicyError(f"{_names(modules)}: Rego evaluation failed: {_error_text(interpreter)}") from None
+    finally:
+        engine.rego_free_input(built)
     if not output.ok():
         raise PolicyError(f"{_names(modules)}: Rego evaluation failed: {_runtime_error(output)}")
     results = json.loads(str(output))
     value = results.get("expressions", [{}])[0] if isinstance(results, dict) else {}
     value = value if isinstance(value, dict) else {}
     return RegoResult(_messages(value, "deny", modules), _messages(value, "warn", modules))
+
+
+def _engine_input(document: Any) -> int:
+    """The input document as rego-cpp's input tree, built with its C calls directly.
+
+    regopy's ``Input`` makes the same calls through a Python wrapper per value (about 4 µs each:
+    1.3 s for 10,000 findings); this loop is about four times faster. Values are pushed, then
+    combined: an object item pops a key and a value, an object or array pops its items."""
+    lib = engine.rego
+    pointer = lib.regoNewInput()
+    string, integer, number, boolean, null = (
+        lib.regoInputString,
+        lib.regoInputInt,
+        lib.regoInputFloat,
+        lib.regoInputBoolean,
+        lib.regoInputNull,
+    )
+    item, obj, array = lib.regoInputObjectItem, lib.regoInputObject, lib.regoInputArray
+
+    def push(value: Any) -> None:
+        kind = type(value)
+        if kind is str:
+            string(pointer, value.encode())
+        elif kind is dict:
+            for key, member in value.items():
+                string(pointer, key.encode())
+                push(member)
+                item(pointer)
+            obj(pointer, len(value))
+        elif kind is list or kind is tuple:
+            for member in value:
+                push(member)
+            array(pointer, len(value))
+        elif kind is bool:
+            boolean(pointer, value)
+        elif kind is int:
+            integer(pointer, value)
+        elif kind is float:
+            number(pointer, value)
+        elif value is None:
+            null(pointer)
+        else:
+            raise TypeError(f"cannot give Rego a {kind.__name__}")
+
+    try:
+        push(document)
+    except BaseException:
+        engine.rego_free_input(pointer)
+        raise
+    return int(pointer)
 
 
 def referenced_sections(modules: Sequence[RegoModule]) -> frozenset[str]:
