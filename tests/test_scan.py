@@ -97,7 +97,8 @@ def test_fail_on_closes_the_gate_with_exit_2(db_path: Path, tmp_path: Path) -> N
     sbom = _sbom(tmp_path, [_package("openssl", "0.8.0", "cargo")])  # RUSTSEC-2016-0001: CVSS 8.1, high
     args = ("scan", "--sbom", str(sbom), "--db", str(db_path))
     closed = run_gate(*args, "--fail-on", "high")
-    assert closed.returncode == 2 and "1 finding(s) at or above high" in closed.stderr
+    assert closed.returncode == 2
+    assert "gate: closed: policy fail-on-high blocked by vulnerabilities (1)" in closed.stderr
     assert "RUSTSEC-2016-0001" in closed.stdout
     assert run_gate(*args, "--fail-on", "critical").returncode == 0
     clean = _sbom(tmp_path, [_package("openssl", "0.9.0", "cargo")])
@@ -199,7 +200,8 @@ def test_scan_image_runs_all_three_scanners_by_default(tmp_path: Path) -> None:
 
     # config findings close the gate like vulnerabilities do
     closed = run_gate("scan", image, "--db", str(db), "--fail-on", "medium", "--scanners", "config")
-    assert closed.returncode == 2 and "gate: closed: 1 finding(s) at or above medium" in closed.stderr
+    assert closed.returncode == 2
+    assert "gate: closed: policy fail-on-medium blocked by config (1)" in closed.stderr
     only_vulns = run_gate("scan", image, "--db", str(db), "--format", "json", "--scanners", "vuln")
     assert only_vulns.returncode == 0
     assert "secrets" not in json.loads(only_vulns.stdout) and "config" not in json.loads(only_vulns.stdout)
