@@ -55,7 +55,16 @@ def make_input(count: int, seed: int = 1) -> PolicyInput:
         licenses = () if license_text == "custom" and index % 2 else (license_text,)
         ecosystem = {"deb": "Debian:12", "pypi": "PyPI", "npm": "npm"}[kind]
         packages.append(
-            Package(f"pkg{index}", f"1.{index % 7}.0", kind, purl, "bench", (location,), ecosystem, licenses=licenses)
+            Package(
+                f"pkg{index}",
+                f"1.{index % 7}.0",
+                kind,
+                purl,
+                "bench",
+                (location,),
+                ecosystem,
+                licenses=licenses,
+            )
         )
     findings = []
     levels = list(Severity)
@@ -63,7 +72,11 @@ def make_input(count: int, seed: int = 1) -> PolicyInput:
         package = packages[index % len(packages)]
         level = levels[rng.randrange(len(levels))]
         score = None if level is Severity.UNKNOWN else round(rng.uniform(0.1, 10.0), 1)
-        kev = KnownExploited(f"CVE-2024-{index}", "2024-01-02", "2024-01-23", "Unknown", "x") if index % 50 == 0 else None
+        kev = (
+            KnownExploited(f"CVE-2024-{index}", "2024-01-02", "2024-01-23", "Unknown", "x")
+            if index % 50 == 0
+            else None
+        )
         findings.append(
             Finding(
                 package,
@@ -79,9 +92,12 @@ def make_input(count: int, seed: int = 1) -> PolicyInput:
             )
         )
     secrets = tuple(
-        SecretFinding("github-token", "GitHub token", Severity.HIGH, f"/app/{i}.env", "ghp_********") for i in range(20)
+        SecretFinding("github-token", "GitHub token", Severity.HIGH, f"/app/{i}.env", "ghp_********")
+        for i in range(20)
     )
-    config = tuple(ConfigFinding("root-user", "Runs as root", Severity.HIGH, "x", ("User",)) for _ in range(10))
+    config = tuple(
+        ConfigFinding("root-user", "Runs as root", Severity.HIGH, "x", ("User",)) for _ in range(10)
+    )
     return PolicyInput(
         Catalog(tuple(packages), Distro("debian", "12")),
         vulnerabilities=tuple(findings),
@@ -136,7 +152,9 @@ def main() -> None:
     for name, seconds in rows:
         print(f"| {name:<40} | {seconds:>8.3f} | {seconds / TARGET_SECONDS:>12.2f}x |")
     print()
-    print(f"target: default + one Rego rule <= {TARGET_SECONDS:.0f} s: {'PASS' if combined <= TARGET_SECONDS else 'FAIL'}")
+    print(
+        f"target: default + one Rego rule <= {TARGET_SECONDS:.0f} s: {'PASS' if combined <= TARGET_SECONDS else 'FAIL'}"
+    )
 
 
 if __name__ == "__main__":

@@ -39,19 +39,18 @@ from gate.image.manifest import Descriptor, Platform
 from gate.image.reference import LayoutRef, RegistryRef, parse_reference
 from gate.image.store import Store
 from gate.intoto import write_link
-from gate.pipeline import Progress, Scan, ScanOptions, no_progress, open_db, read_opened, scan_read_image
-from gate.policy import (
-    BaseFreshness,
-    DatabaseIdentity,
-    Decision,
-    PolicyInput,
-    check_base_freshness,
-    evaluate,
-    load_policy,
-    load_vex_files,
-    load_waivers,
-    waived_statements,
+from gate.pipeline import (
+    Judgement,
+    Progress,
+    Scan,
+    ScanOptions,
+    decide,
+    no_progress,
+    open_db,
+    read_opened,
+    scan_read_image,
 )
+from gate.policy import Decision, load_policy, load_vex_files, load_waivers, waived_statements
 from gate.publish import Published, Target, open_target
 from gate.sbom import SbomFormat, encode
 from gate.signing import Attestation, KeySigner, Signer, sign_and_attest
@@ -246,36 +245,20 @@ def decide_with_policy(
 ) -> tuple[Decide, PolicyRef]:
     """The policy file at ``path`` (plus waiver and VEX files) as ``gate run``'s decision step."""
     policy = load_policy(path)
-    extra_waivers = tuple(waiver for file in waivers for waiver in load_waivers(file))
-    statements = load_vex_files(vex)
+    judgement = Judgement(
+        policy,
+        tuple(waiver for file in waivers for waiver in load_waivers(file)),
+        load_vex_files(vex),
+        offline=offline,
+    )
 
-    def decide(evidence: Evidence) -> Ruling:
-        freshness = check_base_freshness(
-            evidence.scan.base, client=client, platform=evidence.platform or None, offline=offline, now=now
+    def decide_one(evidence: Evidence) -> Ruling:
+        decision = decide(
+            evidence.scan, judgement, client=client, platform=evidence.platform or None, now=now
         )
-        inputs = policy_input(evidence.scan, base_freshness=freshness)
-        decision = evaluate(policy, inputs, waivers=extra_waivers, vex=statements, now=now)
         return Ruling(decision, tuple(waived_statements(decision)))
 
-    return decide, PolicyRef(str(path), policy.digest)
-
-
-def policy_input(scan: Scan, *, base_freshness: BaseFreshness | None = None) -> PolicyInput:
-    """What the policy is evaluated over, from one scan; a scanner that did not run is ``None``."""
-    analysis = scan.analysis
-    database = scan.database
-    return PolicyInput(
-        catalog=scan.catalog,
-        vulnerabilities=tuple(scan.matches.findings) if database is not None else None,
-        secrets=tuple(analysis.secrets) if analysis is not None and "secret" in scan.scanners else None,
-        config=tuple(analysis.config) if analysis is not None and "config" in scan.scanners else None,
-        analysis_problems=tuple(analysis.problems) if analysis is not None else (),
-        reference=scan.target.get("reference"),
-        digest=scan.target.get("digest"),
-        base=scan.base,
-        base_freshness=base_freshness,
-        database=DatabaseIdentity(database.digest, database.built_at) if database is not None else None,
-    )
+    return decide_one, PolicyRef(str(path), policy.digest)
 
 
 def _decide_platforms(

@@ -149,12 +149,9 @@ def run_command(
     else:
         _render(result, signs)
     if not result.passed:
-        from gate.cli import _state
-        from gate.cli.console import escape_control
+        from gate.errors import GateClosed
 
-        typer.echo(f"gate: closed: {escape_control(_reason(result))}", err=True)
-        _state.gate_closed = True
-        raise typer.Exit(2)
+        raise GateClosed(_reason(result))
 
 
 def _reason(result: RunResult) -> str:
