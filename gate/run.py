@@ -39,6 +39,8 @@ from gate.image.manifest import Descriptor, Platform
 from gate.image.reference import LayoutRef, RegistryRef, parse_reference
 from gate.image.store import Store
 from gate.intoto import write_link
+from gate.match import MatchResult
+from gate.model import Catalog
 from gate.pipeline import (
     Judgement,
     Progress,
@@ -186,7 +188,7 @@ def run_image(
     attestations = {
         run.subject.digest: _attestations(run, result, policy, options) for run in result.platforms
     }
-    top = _top_attestations(result, policy, attestations, options)
+    top = _top_attestations(result, policy, options)
     if options.dry_run:
         result.would_publish = _dry_run_listing(result, attestations, top)
     else:
@@ -377,7 +379,7 @@ def _write(path: Path, data: bytes) -> Path:
 def _attestations(
     run: PlatformRun, result: RunResult, policy: PolicyRef, options: RunOptions
 ) -> list[Attestation]:
-    """What a passing platform is attested with."""
+    """What a passing platform (or a whole index, see :func:`_index_run`) is attested with."""
     scan = run.scan
     database = scan.database
     found = [
@@ -396,34 +398,54 @@ def _attestations(
         )
         found.append(Attestation(COSIGN_VULN, vuln_predicate(scan_run)))
     found.append(_provenance(run.started_on, run.finished_on, options))
-    found.append(_vsa(result, run.subject, policy, database_json(scan), run.ruling))
+    found.append(_vsa(result, run.subject, policy, database_json(scan), run.passed))
     if run.ruling.waived:
         predicate = openvex_predicate(list(run.ruling.waived), author=VERIFIER_ID, timestamp=run.finished_on)
         found.append(Attestation(OPENVEX, predicate))
     return found
 
 
-def _top_attestations(
-    result: RunResult,
-    policy: PolicyRef,
-    per_platform: dict[str, list[Attestation]],
-    options: RunOptions,
-) -> list[Attestation]:
-    """An index whose every platform passed is attested with the provenance and a VSA of its own.
+def _top_attestations(result: RunResult, policy: PolicyRef, options: RunOptions) -> list[Attestation]:
+    """An index whose every platform passed is attested like a platform, over all of them.
 
+    Consumers verify the digest a tag names, which for a multi-platform image is the index's.
     With one platform chosen (``--platform``, or the host's by default) only that platform's
     manifest is signed: the index's other platforms were not looked at.
     """
     if not result.whole_index:
         return []
-    started = min(run.started_on for run in result.platforms)
-    finished = max(run.finished_on for run in result.platforms)
-    databases = {json.dumps(database_json(run.scan), sort_keys=True) for run in result.platforms}
-    database = json.loads(databases.pop()) if len(databases) == 1 else None
-    return [
-        _provenance(started, finished, options),
-        _vsa(result, result.subject, policy, database, None),
-    ]
+    return _attestations(_index_run(result), result, policy, options)
+
+
+def _index_run(result: RunResult) -> PlatformRun:
+    """The platforms of an index as one run: every package and finding, the earliest start."""
+    runs = result.platforms
+    first = runs[0].scan
+    catalog = Catalog(
+        packages=tuple(p for run in runs for p in run.scan.catalog.packages),
+        distro=first.catalog.distro,
+        unknowns=tuple(u for run in runs for u in run.scan.catalog.unknowns),
+        source={"reference": result.reference, "digest": result.subject.digest},
+    )
+    matches = MatchResult(
+        tuple(f for run in runs for f in run.scan.matches.findings),
+        tuple(u for run in runs for u in run.scan.matches.unverified),
+    )
+    databases = {run.scan.database for run in runs}
+    scan = Scan(
+        catalog=catalog,
+        target={"kind": "image", "reference": result.reference, "digest": result.subject.digest},
+        matches=matches,
+        analysis=None,
+        base=None,
+        database=databases.pop() if len(databases) == 1 else None,
+        scanners=first.scanners,
+    )
+    waived = tuple(dict.fromkeys(statement for run in runs for statement in run.ruling.waived))
+    ruling = Ruling(runs[0].ruling.decision, waived)
+    started = min(run.started_on for run in runs)
+    finished = max(run.finished_on for run in runs)
+    return PlatformRun("", result.subject, "", scan, ruling, started, finished)
 
 
 def database_json(scan: Scan) -> dict[str, Any] | None:
@@ -448,7 +470,7 @@ def _vsa(
     subject: Descriptor,
     policy: PolicyRef,
     database: dict[str, Any] | None,
-    ruling: Ruling | None,
+    passed: bool,
 ) -> Attestation:
     algorithm, _, encoded = policy.digest.partition(":")
     verdict = Verdict(
@@ -457,7 +479,7 @@ def _vsa(
         resource_uri=f"{result.repository or result.reference.split('@', 1)[0]}@{subject.digest}",
         policy_uri=policy.uri,
         policy_digest={algorithm: encoded},
-        passed=ruling.decision.passed if ruling else result.passed,
+        passed=passed,
         database=database,
     )
     return Attestation(SLSA_VSA_V1, vsa_predicate(verdict))

@@ -190,7 +190,13 @@ def test_every_platform_and_the_index_are_signed_only_when_all_pass(
     report = json.loads(result.stdout)
     assert [p["platform"] for p in report["platforms"]] == ["linux/amd64", "linux/arm64"]
     index_digest = report["digest"]
-    assert set(statements(repository, index_digest)) == {SLSA_PROVENANCE_V1, SLSA_VSA_V1}
+    on_index = statements(repository, index_digest)
+    assert set(on_index) == ALL_TYPES  # consumers verify the digest the tag names: the index's
+    assert on_index[SLSA_VSA_V1]["resourceUri"].endswith(f"@{index_digest}")
+    assert on_index[COSIGN_VULN]["scanner"]["result"]["target"]["digest"] == index_digest
+    verified = run_gate("verify", index_ref, "--key", str(FIXTURES / "cosign.pub"),
+                        "--require", "sbom,vuln,provenance,vsa", "--require-vsa-passed")  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
     assert set(statements(repository, clean.digest)) == ALL_TYPES
     missing = gate_run(index_ref, files, "block.yaml", "--no-sign", "--require-platforms", "linux/s390x")
     assert missing.returncode == 2 and "linux/s390x" in missing.stderr
