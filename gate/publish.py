@@ -7,8 +7,10 @@ Order: every attestation first (``.att`` tag and bundle referrers), the image si
 
 The cosign tags (``sha256-<hex>.sig`` / ``.att``) are read-modify-write: one layer per
 signature, identical layers de-duplicated. Registries have no compare-and-swap, so each
-update re-reads the tag just before writing (restart if it moved) and again after writing
-(merge again if another writer replaced it), so a signature that raced ours is not lost.
+update re-reads the tag just before writing (restart if it moved) and after writing, at once
+and after a short settle time (merge again if another writer replaced it), with random pauses
+between attempts so that racing writers spread out. An OCI layout is locked instead
+(``Store.exclusive``). docs/security.md ("Concurrent signers") states what this guarantees.
 Bundles go out as OCI 1.1 referrers through ``Store.push_manifest`` with a ``subject``; the
 store keeps the fallback ``sha256-<hex>`` index itself.
 """
@@ -16,11 +18,12 @@ store keeps the fallback ``sha256-<hex>`` index itself.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gate.attest._time import now_rfc3339
-from gate.errors import GateError, NotFoundError, SigningError
+from gate.errors import GateError, NotFoundError, RegistryError, SigningError
 from gate.image.attachments import (
     BUNDLE_CONTENT_ANNOTATION,
     BUNDLE_PREDICATE_ANNOTATION,
@@ -47,11 +50,9 @@ from gate.image.manifest import (
 )
 from gate.image.reference import LayoutRef, RegistryRef, parse_reference
 from gate.image.registry import RegistryClient
-from gate.image.store import Store
+from gate.image.store import MERGE_ATTEMPTS, Store, confirmed, merge_pause
 
 logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -131,25 +132,37 @@ def update_cosign_tag(
     for blob in {entry.descriptor.digest: entry.blob for entry in entries}.values():
         store.push_blob(blob)
     wanted = [entry.descriptor for entry in entries]
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        current = _read_cosign_manifest(store, tag)
-        kept = [layer for layer in (current.layers if current else ()) if not (drop and drop(layer))]
-        already = any(duplicate(layer) for layer in kept) if duplicate else False
-        layers = kept + [d for d in wanted if not already and not any(_same_layer(d, k) for k in kept)]
-        if current is not None and list(current.layers) == layers:
-            return Published(tag.rsplit(".", 1)[1], tag, current.digest)
-        raw = _cosign_manifest(store, layers)
-        if _digest_at(store, tag) != (current.digest if current else None):
-            logger.info("%s changed while we merged (attempt %d); merging again", tag, attempt)
-            continue
-        store.push_manifest(raw, media_type=OCI_MANIFEST, tag=tag)
-        after = _read_cosign_manifest(store, tag)
-        if after is not None and after.digest == digest_of(raw):
-            return Published(tag.rsplit(".", 1)[1], tag, after.digest)
-        logger.info("%s was replaced by another writer (attempt %d); merging again", tag, attempt)
+    refused: RegistryError | None = None
+    for attempt in range(1, MERGE_ATTEMPTS + 1):
+        locked, started = False, time.monotonic()
+        try:
+            with store.exclusive() as locked:
+                current = _read_cosign_manifest(store, tag)
+                kept = [layer for layer in (current.layers if current else ()) if not (drop and drop(layer))]
+                already = any(duplicate(layer) for layer in kept) if duplicate else False
+                new = [d for d in wanted if not already and not any(_same_layer(d, k) for k in kept)]
+                layers = kept + new
+                if current is not None and list(current.layers) == layers:
+                    return Published(tag.rsplit(".", 1)[1], tag, current.digest)
+                raw = _cosign_manifest(store, layers)
+                unchanged = _digest_at(store, tag) == (current.digest if current else None)
+                if unchanged:
+                    store.push_manifest(raw, media_type=OCI_MANIFEST, tag=tag)
+        except RegistryError as error:
+            # distribution answers writes racing on one tag with transient 400s and 500s
+            # (DIGEST_INVALID, a half-written tag link): merge again, the result is re-read anyway
+            refused, unchanged = error, False
+        written = digest_of(raw) if unchanged else ""
+        took = time.monotonic() - started
+        still_ours = lambda written=written: _digest_at(store, tag) == written  # noqa: E731 - bound per attempt
+        if unchanged and confirmed(still_ours, locked=locked, took=took):
+            return Published(tag.rsplit(".", 1)[1], tag, written)
+        logger.info("%s changed under another writer (attempt %d); merging again", tag, attempt)
+        merge_pause(attempt)
     raise SigningError(
         f"{store.describe()}:{tag} kept changing under concurrent writers; "
-        f"gave up after {MAX_ATTEMPTS} attempts without confirming the update"
+        f"gave up after {MERGE_ATTEMPTS} attempts without confirming the update"
+        + (f" (last refusal: {refused})" if refused else "")
     )
 
 

@@ -125,8 +125,9 @@ def archive_coordinates(
     check_central_directory(data, archive_path, budget)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as error:
+        # a nameless entry names no file gate looks for (and zipfile's is_dir() fails on it)
+        members = [member for member in archive.infolist() if member.filename]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, EOFError) as error:
         raise ValueError(f"{archive_path}: not a readable zip archive: {error}") from error
     budget.entries -= len(members)
     if budget.entries < 0:

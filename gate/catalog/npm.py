@@ -149,7 +149,8 @@ def yarn_classic_packages(text: str) -> Iterator[NameVersion]:
 
 def yarn_berry_packages(text: str) -> Iterator[NameVersion]:
     """Yarn 2+ (YAML): entries with a ``version``; workspace and link entries are the project."""
-    document = yaml.safe_load(text)
+    documents = _yaml_documents(text, "yarn.lock")
+    document = documents[0] if len(documents) == 1 else None
     if not isinstance(document, dict):
         raise ValueError("yarn.lock is not a mapping")
     for key, info in document.items():
@@ -169,7 +170,7 @@ def pnpm_packages(text: str) -> Iterator[NameVersion]:
     pnpm 10 may write two YAML documents: first the lockfile of its own config and package
     manager dependencies (pnpm itself), then the project's; only the project's is read.
     """
-    documents = list(yaml.safe_load_all(text))
+    documents = _yaml_documents(text, "pnpm-lock.yaml")
     document = documents[-1] if documents else None
     if not isinstance(document, dict):
         raise ValueError("pnpm-lock.yaml is not a mapping")
@@ -256,6 +257,13 @@ def _read_json(fs: FileSystem, entry: FileEntry, limit: int) -> Any:
         return safejson.loads(data)
     except (ValueError, RecursionError) as error:
         raise ValueError(f"not valid JSON: {error}") from None
+
+
+def _yaml_documents(text: str, what: str) -> list[Any]:
+    try:
+        return list(yaml.safe_load_all(text))
+    except (yaml.YAMLError, RecursionError) as error:
+        raise ValueError(f"{what} is not valid YAML: {' '.join(str(error).split())[:200]}") from None
 
 
 def _read_text(fs: FileSystem, entry: FileEntry) -> str:

@@ -11,9 +11,11 @@ Writes are atomic (temporary file, then rename), so a crash never leaves a torn
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,40 @@ LAYOUT_FILE = "oci-layout"
 LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 # tags that hold what is attached to an image, not images: the referrers index and cosign's tags
 _ATTACHMENT_TAG = re.compile(r"(?:sha256|sha512)-[0-9a-f]{64,128}(?:\.(?:sig|att|sbom))?")
+LOCK_FILE = ".gate.lock"
+
+
+class _LayoutLock:
+    """An exclusive lock on one layout, across processes (flock on LOCK_FILE) and threads; the
+    holder may take it again (a tag update writes index.json through push_manifest)."""
+
+    def __init__(self) -> None:
+        self.threads = threading.RLock()
+        self.depth = 0
+        self.fd = -1
+
+    @contextlib.contextmanager
+    def held(self, path: Path) -> Iterator[bool]:
+        with self.threads:
+            if self.depth == 0:
+                self.fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.depth += 1
+            try:
+                yield True
+            finally:
+                self.depth -= 1
+                if self.depth == 0:
+                    os.close(self.fd)  # releases the flock
+
+
+_LOCKS: dict[Path, _LayoutLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_of(path: Path) -> _LayoutLock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path.resolve(), _LayoutLock())
 
 
 @dataclass
@@ -186,6 +222,10 @@ class OciLayout:
                 os.unlink(temp)
         return Descriptor("application/octet-stream", actual, source.stat().st_size)
 
+    def exclusive(self) -> contextlib.AbstractContextManager[bool]:
+        """The layout's lock: concurrent gate processes and threads update index.json in turn."""
+        return _lock_of(self.path).held(self.path)
+
     def push_manifest(
         self, document: Manifest | Index | bytes, *, media_type: str | None = None, tag: str | None = None
     ) -> Descriptor:
@@ -194,7 +234,8 @@ class OciLayout:
         self.push_blob(parsed.raw, digest=parsed.digest)
         descriptor = parsed.descriptor
         if tag is not None or parsed.subject is None:
-            self._add_to_index(descriptor, tag)
+            with self.exclusive():
+                self._add_to_index(descriptor, tag)
         if parsed.subject is not None:
             add_fallback_referrer(self, parsed)
         return descriptor

@@ -231,6 +231,10 @@ class RegistryRepository:
         )
         return location is None
 
+    def exclusive(self) -> contextlib.AbstractContextManager[bool]:
+        """No lock: a registry offers no compare-and-swap (see gate.image.store.confirmed)."""
+        return contextlib.nullcontext(False)
+
     def push_manifest(
         self, document: Manifest | Index | bytes, *, media_type: str | None = None, tag: str | None = None
     ) -> Descriptor:

@@ -65,7 +65,10 @@ def normalise_timestamp(value: object, field: str) -> str:
     """An RFC 3339 timestamp as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC."""
     if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
         raise InvalidRecord(f"{field} is not an RFC 3339 timestamp: {str(value)[:40]!r}")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:  # shaped like a timestamp, but month 13 or second 61
+        raise InvalidRecord(f"{field} is not a valid timestamp: {value[:40]!r} ({error})") from None
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
