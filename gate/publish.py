@@ -50,7 +50,7 @@ from gate.image.manifest import (
 )
 from gate.image.reference import LayoutRef, RegistryRef, parse_reference
 from gate.image.registry import RegistryClient
-from gate.image.store import MERGE_ATTEMPTS, Store, confirmed, merge_pause
+from gate.image.store import MAX_REFUSALS, MERGE_ATTEMPTS, Store, confirmed, merge_pause
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def update_cosign_tag(
     for blob in {entry.descriptor.digest: entry.blob for entry in entries}.values():
         store.push_blob(blob)
     wanted = [entry.descriptor for entry in entries]
-    refused: RegistryError | None = None
+    refusals = 0
     for attempt in range(1, MERGE_ATTEMPTS + 1):
         locked, started = False, time.monotonic()
         try:
@@ -148,10 +148,13 @@ def update_cosign_tag(
                 unchanged = _digest_at(store, tag) == (current.digest if current else None)
                 if unchanged:
                     store.push_manifest(raw, media_type=OCI_MANIFEST, tag=tag)
-        except RegistryError as error:
-            # distribution answers writes racing on one tag with transient 400s and 500s
-            # (DIGEST_INVALID, a half-written tag link): merge again, the result is re-read anyway
-            refused, unchanged = error, False
+        except RegistryError:
+            # distribution answers writes racing on one tag with transient 400s (DIGEST_INVALID):
+            # merge again, the result is re-read anyway; a registry that keeps refusing is an error
+            refusals += 1
+            if refusals >= MAX_REFUSALS:
+                raise
+            unchanged = False
         written = digest_of(raw) if unchanged else ""
         took = time.monotonic() - started
         still_ours = lambda written=written: _digest_at(store, tag) == written  # noqa: E731 - bound per attempt
@@ -162,7 +165,6 @@ def update_cosign_tag(
     raise SigningError(
         f"{store.describe()}:{tag} kept changing under concurrent writers; "
         f"gave up after {MERGE_ATTEMPTS} attempts without confirming the update"
-        + (f" (last refusal: {refused})" if refused else "")
     )
 
 

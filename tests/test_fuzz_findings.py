@@ -28,8 +28,9 @@ def test_osv_timestamp_shaped_but_impossible_is_an_invalid_record(stamp: str) ->
     record = {"id": "X-1", "modified": stamp}
     with pytest.raises(InvalidRecord, match="modified is not a valid timestamp"):
         parse_record(record)
-    [(origin, reason)] = prepare_batch([RawFile("x.json", f'{{"id":"X-1","modified":"{stamp}"}}'.encode())])
-    assert origin == "x.json" and "not a valid timestamp" in reason
+    [rejected] = prepare_batch([RawFile("x.json", f'{{"id":"X-1","modified":"{stamp}"}}'.encode())])
+    assert isinstance(rejected, tuple)  # (origin, reason): skipped with a reason, not a crash
+    assert rejected[0] == "x.json" and "not a valid timestamp" in rejected[1]
 
 
 @pytest.mark.parametrize("name", ["pnpm-lock.yaml", "yarn.lock"])

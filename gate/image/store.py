@@ -50,6 +50,7 @@ class Store(ReadableStore, Protocol):
 
 
 MERGE_ATTEMPTS = 20
+MAX_REFUSALS = 3  # a write the registry refuses this often is refused, not raced
 SETTLE_SECONDS = 0.25  # at least; under load, a multiple of how long our own read-to-write took
 
 
@@ -113,7 +114,7 @@ def add_fallback_referrer(store: Store, document: Manifest | Index) -> None:
     def listed() -> bool:
         return any(entry.digest == document.digest for entry in read_fallback_referrers(store, subject))
 
-    refused: RegistryError | None = None
+    refusals = 0
     for attempt in range(MERGE_ATTEMPTS):
         locked, started = False, time.monotonic()
         try:
@@ -131,13 +132,14 @@ def add_fallback_referrer(store: Store, document: Manifest | Index) -> None:
                     store.push_manifest(raw, media_type=OCI_INDEX, tag=tag)
             if confirmed(listed, locked=locked, took=time.monotonic() - started):
                 return
-        except RegistryError as error:  # transient refusals of racing writes (see publish.update_cosign_tag)
-            refused = error
+        except RegistryError:  # transient refusals of racing writes (see publish.update_cosign_tag)
+            refusals += 1
+            if refusals >= MAX_REFUSALS:
+                raise
         merge_pause(attempt)
     raise RegistryError(
         f"{store.describe()}:{tag} kept changing under concurrent writers; gave up after "
         f"{MERGE_ATTEMPTS} attempts without confirming that it lists {document.digest}"
-        + (f" (last refusal: {refused})" if refused else "")
     )
 
 
