@@ -67,6 +67,11 @@ class NotFoundError(RegistryError):
     """A manifest, blob or tag does not exist."""
 
 
+class RacedWriteError(RegistryError):
+    """The registry refused a manifest write that raced another write to the same tag
+    (distribution answers DIGEST_INVALID); read, merge and write again."""
+
+
 class IntegrityError(GateError):
     """Content whose digest or size does not match what was promised."""
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gate.attest._time import now_rfc3339
-from gate.errors import GateError, NotFoundError, RegistryError, SigningError
+from gate.errors import GateError, NotFoundError, RacedWriteError, SigningError
 from gate.image.attachments import (
     BUNDLE_CONTENT_ANNOTATION,
     BUNDLE_PREDICATE_ANNOTATION,
@@ -50,7 +50,7 @@ from gate.image.manifest import (
 )
 from gate.image.reference import LayoutRef, RegistryRef, parse_reference
 from gate.image.registry import RegistryClient
-from gate.image.store import MAX_REFUSALS, MERGE_ATTEMPTS, Store, confirmed, merge_pause
+from gate.image.store import MERGE_ATTEMPTS, Store, confirmed, merge_pause
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,6 @@ def update_cosign_tag(
     for blob in {entry.descriptor.digest: entry.blob for entry in entries}.values():
         store.push_blob(blob)
     wanted = [entry.descriptor for entry in entries]
-    refusals = 0
     for attempt in range(1, MERGE_ATTEMPTS + 1):
         locked, started = False, time.monotonic()
         try:
@@ -148,12 +147,7 @@ def update_cosign_tag(
                 unchanged = _digest_at(store, tag) == (current.digest if current else None)
                 if unchanged:
                     store.push_manifest(raw, media_type=OCI_MANIFEST, tag=tag)
-        except RegistryError:
-            # distribution answers writes racing on one tag with transient 400s (DIGEST_INVALID):
-            # merge again, the result is re-read anyway; a registry that keeps refusing is an error
-            refusals += 1
-            if refusals >= MAX_REFUSALS:
-                raise
+        except RacedWriteError:  # another writer's PUT to this tag won: merge again
             unchanged = False
         written = digest_of(raw) if unchanged else ""
         took = time.monotonic() - started

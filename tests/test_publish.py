@@ -285,7 +285,7 @@ def test_endless_concurrent_replacement_is_an_error_not_a_silent_pass(registry: 
     )
     mine = generate_signing_key()
     with pytest.raises(
-        SigningError, match=r"kept changing under concurrent writers; gave up after 5 attempts"
+        SigningError, match=r"kept changing under concurrent writers; gave up after \d+ attempts"
     ):
         update_cosign_tag(racing, tag, [cosign.signature_entry(mine, name, digest)])  # type: ignore[arg-type]  # a Store by delegation
     assert repository.get_document(tag).raw == original  # the other writer's signature is still there

@@ -39,12 +39,10 @@ LAYOUT_FILE = "oci-layout"
 LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 # tags that hold what is attached to an image, not images: the referrers index and cosign's tags
 _ATTACHMENT_TAG = re.compile(r"(?:sha256|sha512)-[0-9a-f]{64,128}(?:\.(?:sig|att|sbom))?")
-LOCK_FILE = ".gate.lock"
-
-
 class _LayoutLock:
-    """An exclusive lock on one layout, across processes (flock on LOCK_FILE) and threads; the
-    holder may take it again (a tag update writes index.json through push_manifest)."""
+    """An exclusive lock on one layout, across processes and threads; the holder may take it
+    again (a tag update writes index.json through push_manifest). The flock is on ``oci-layout``,
+    the one file every layout has and nothing ever replaces (index.json is renamed over)."""
 
     def __init__(self) -> None:
         self.threads = threading.RLock()
@@ -55,7 +53,7 @@ class _LayoutLock:
     def held(self, path: Path) -> Iterator[bool]:
         with self.threads:
             if self.depth == 0:
-                self.fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+                self.fd = os.open(path / LAYOUT_FILE, os.O_RDONLY)
                 fcntl.flock(self.fd, fcntl.LOCK_EX)
             self.depth += 1
             try:

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from gate import safejson
-from gate.errors import ImageFormatError, IntegrityError, NotFoundError, RegistryError
+from gate.errors import ImageFormatError, IntegrityError, NotFoundError, RacedWriteError, RegistryError
 from gate.image.auth import RegistryAuth, repository_scope
 from gate.image.credentials import Credentials, lookup_credentials
 from gate.image.digest import VerifyingReader, digest_of, validate_digest, verify_bytes
@@ -382,6 +382,8 @@ class RegistryRepository:
         if status == 404:
             raise NotFoundError(f"{self.describe()}: {what} not found")
         detail = _error_detail(response)
+        if status == 400 and what.startswith("manifest ") and detail.startswith(" DIGEST_INVALID"):
+            raise RacedWriteError(f"{self.describe()}: {what}: HTTP {status}{detail}")
         raise RegistryError(f"{self.describe()}: {what}: HTTP {status}{detail}")
 
 

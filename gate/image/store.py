@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from gate.errors import ImageFormatError, NotFoundError, RegistryError
+from gate.errors import ImageFormatError, NotFoundError, RacedWriteError, RegistryError
 from gate.image.digest import VerifyingReader, validate_digest
 from gate.image.manifest import OCI_INDEX, Descriptor, Index, Manifest, canonical_json, parse_document
 
@@ -50,7 +50,6 @@ class Store(ReadableStore, Protocol):
 
 
 MERGE_ATTEMPTS = 20
-MAX_REFUSALS = 3  # a write the registry refuses this often is refused, not raced
 SETTLE_SECONDS = 0.25  # at least; under load, a multiple of how long our own read-to-write took
 
 
@@ -114,7 +113,6 @@ def add_fallback_referrer(store: Store, document: Manifest | Index) -> None:
     def listed() -> bool:
         return any(entry.digest == document.digest for entry in read_fallback_referrers(store, subject))
 
-    refusals = 0
     for attempt in range(MERGE_ATTEMPTS):
         locked, started = False, time.monotonic()
         try:
@@ -132,10 +130,8 @@ def add_fallback_referrer(store: Store, document: Manifest | Index) -> None:
                     store.push_manifest(raw, media_type=OCI_INDEX, tag=tag)
             if confirmed(listed, locked=locked, took=time.monotonic() - started):
                 return
-        except RegistryError:  # transient refusals of racing writes (see publish.update_cosign_tag)
-            refusals += 1
-            if refusals >= MAX_REFUSALS:
-                raise
+        except RacedWriteError:  # another writer's PUT to this tag won: merge again
+            pass
         merge_pause(attempt)
     raise RegistryError(
         f"{store.describe()}:{tag} kept changing under concurrent writers; gave up after "
