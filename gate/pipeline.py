@@ -38,6 +38,7 @@ from gate.policy import (
     check_base_freshness,
     evaluate,
 )
+from gate.report.model import PlatformReport
 from gate.report.scan import DatabaseInfo, analysis_json, scan_report
 from gate.sbom import decode
 from gate.vulndb import VulnDB, resolve_db_path
@@ -156,6 +157,20 @@ class Scan:
                 self.analysis, secrets="secret" in self.scanners, config="config" in self.scanners
             )
         return report
+
+
+def platform_report(scan: Scan, digest: str, platform: str, decision: Decision | None) -> PlatformReport:
+    """One scan (and the decision on it) as the report formats take it."""
+    return PlatformReport(
+        platform=platform,
+        digest=digest,
+        catalog=scan.catalog,
+        findings=scan.matches.findings,
+        analysis=scan.analysis,
+        database=scan.database,
+        base=scan.base,
+        decision=decision,
+    )
 
 
 def parse_scanners(text: str) -> frozenset[str]:

@@ -49,18 +49,20 @@ from gate.pipeline import (
     decide,
     no_progress,
     open_db,
+    platform_report,
     read_opened,
     scan_read_image,
 )
 from gate.policy import Decision, load_policy, load_vex_files, load_waivers, waived_statements
 from gate.publish import Published, Target, open_target
+from gate.report.files import CYCLONEDX_FILE, DECISION_FILE, SCAN_FILE, SPDX_FILE, write_file, write_formats
+from gate.report.model import RunReport, Signed
 from gate.sbom import SbomFormat, encode
 from gate.signing import Attestation, KeySigner, Signer, sign_and_attest
 from gate.vulndb import VulnDB
 
 VERIFIER_ID = "urn:gate:verifier"  # who reached the verdict (the VSA verifier, the OpenVEX author)
 SCANNER_URI = f"pkg:pypi/gate@{__version__}"
-DECISION_REPORT = "decision.json"
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ class RunResult:
     would_publish: list[str] = field(default_factory=list)  # --dry-run: what a real run would attest
     reports: list[Path] = field(default_factory=list)
     link: Path | None = None
+    signing: str = ""  # what happened about signing, for the reports
 
     @property
     def passed(self) -> bool:
@@ -174,13 +177,18 @@ def run_image(
     client: RegistryClient | None = None,
     progress: Progress = no_progress,
 ) -> RunResult:
-    """Decide on ``reference`` and, only if it passes, attest, sign and publish (see the module doc)."""
+    """Decide on ``reference`` and, only if it passes, attest, sign and publish (see the module doc).
+
+    The reports are written as soon as the decision is made (so they exist even if publishing
+    fails) and again once signing is done, to say what was published.
+    """
     options = options or RunOptions()
     publishing = options.sign and not options.dry_run
     if publishing:
         _check_publishable(reference, signer, options)
     with open_db(options.scan) as db:
         result = _decide_platforms(reference, decide, db, options, client, progress)
+    result.signing = _before_signing(result, options)
     if options.report_dir is not None:
         result.reports = write_reports(options.report_dir, result)
     if not result.passed or not options.sign:
@@ -191,12 +199,22 @@ def run_image(
     top = _top_attestations(result, policy, options)
     if options.dry_run:
         result.would_publish = _dry_run_listing(result, attestations, top)
+        result.signing = "dry run: nothing was signed"
     else:
         assert signer is not None
         _publish_and_link(result, signer, policy, attestations, top, options, client, progress)
+        result.signing = "signed" if result.published else "already signed: nothing new to publish"
     if options.report_dir is not None:
-        _write(options.report_dir / DECISION_REPORT, _json(result.to_json()))  # now with what was published
+        result.reports = write_reports(options.report_dir, result)  # now with what was published
     return result
+
+
+def _before_signing(result: RunResult, options: RunOptions) -> str:
+    if not result.passed:
+        return "not signed: the gate is closed"
+    if not options.sign:
+        return "not signed (--no-sign)"
+    return "not signed: signing did not finish"
 
 
 def _publish_and_link(
@@ -341,36 +359,48 @@ def _repository(image: Image | DirImage, identity: str | None) -> str:
 
 
 def write_reports(directory: Path, result: RunResult) -> list[Path]:
-    """decision.json for the run; scan.json, sbom.cdx.json and sbom.spdx.json per platform.
+    """Every report of the run under its fixed name (:mod:`gate.report.files`).
 
-    With several platforms each one's reports go into a subdirectory named after it
-    (``linux-amd64/scan.json``).
+    decision.json, the SARIF, GitLab, JUnit, Markdown, HTML and dotenv reports cover the whole
+    run; scan.json, sbom.cdx.json and sbom.spdx.json are per platform, and with several
+    platforms each one's go into a subdirectory named after it (``linux-amd64/scan.json``).
     """
-    written = [_write(directory / DECISION_REPORT, _json(result.to_json()))]
+    written = [write_file(directory / DECISION_FILE, _json(result.to_json()))]
+    written += write_formats(directory, run_report(result))
     for run in result.platforms:
         folder = directory / run.platform.replace("/", "-") if len(result.platforms) > 1 else directory
         source = {"reference": result.reference}
         written += [
-            _write(folder / "scan.json", _json(run.scan.report())),
-            _write(
-                folder / "sbom.cdx.json", encode(run.scan.catalog, SbomFormat.CYCLONEDX_JSON, source=source)
+            write_file(folder / SCAN_FILE, _json(run.scan.report())),
+            write_file(
+                folder / CYCLONEDX_FILE, encode(run.scan.catalog, SbomFormat.CYCLONEDX_JSON, source=source)
             ),
-            _write(folder / "sbom.spdx.json", encode(run.scan.catalog, SbomFormat.SPDX_JSON, source=source)),
+            write_file(folder / SPDX_FILE, encode(run.scan.catalog, SbomFormat.SPDX_JSON, source=source)),
         ]
     return written
 
 
+def run_report(result: RunResult) -> RunReport:
+    """The run as the report formats take it."""
+    platforms = tuple(
+        platform_report(run.scan, run.subject.digest, run.platform, run.ruling.decision)
+        for run in result.platforms
+    )
+    return RunReport(
+        reference=result.reference,
+        digest=result.subject.digest,
+        platforms=platforms,
+        started=min((run.started_on for run in result.platforms), default=now_rfc3339()),
+        finished=max((run.finished_on for run in result.platforms), default=now_rfc3339()),
+        missing_platforms=result.missing_platforms,
+        signed=tuple(Signed(p.kind, p.reference, p.digest) for p in result.published),
+        would_sign=tuple(result.would_publish),
+        signing=result.signing,
+    )
+
+
 def _json(data: Any) -> bytes:
     return (json.dumps(data, indent=2) + "\n").encode()
-
-
-def _write(path: Path, data: bytes) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as error:
-        raise GateError(f"cannot write report {path}: {error.strerror}") from error
-    return path
 
 
 # -- attestations -----------------------------------------------------------------------------

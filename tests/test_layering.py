@@ -24,9 +24,9 @@ LAYERS: list[set[str]] = [
     {"model", "vulndb"},
     {"catalog"},
     {"analyze", "sbom", "match"},
-    {"report", "attest"},
+    {"attest"},
     {"sign", "policy"},  # policy: findings -> decision (uses attest.openvex)
-    {"intoto"},
+    {"intoto", "report"},  # report: the scan report, and the decision + findings in every CI format
     {"publish", "tree", "doctor"},
     {"signing", "pipeline"},
     {"verify"},  # re-evaluates the policy on the attested SBOM through the pipeline's matching
@@ -69,9 +69,7 @@ def _edges() -> list[tuple[str, int, str]]:
     for path in sorted(GATE.rglob("*.py")):
         module = _module_name(path)
         edges += [
-            (module, line, imported)
-            for line, imported in _imports(path)
-            if _unit(imported) != _unit(module)
+            (module, line, imported) for line, imported in _imports(path) if _unit(imported) != _unit(module)
         ]
     return edges
 

@@ -112,6 +112,12 @@ def test_fail_exits_2_publishes_nothing_and_puts_blocking_findings_first(
         "scan.json",
         "sbom.cdx.json",
         "sbom.spdx.json",
+        "gate.sarif",
+        "gl-container-scanning-report.json",
+        "junit.xml",
+        "summary.md",
+        "report.html",
+        "gate.env",
     }
     scan = json.loads((reports / "scan.json").read_text())
     assert [f["id"] for f in scan["findings"]] == [FINDING]

@@ -40,8 +40,9 @@ def run_command(
         typer.Option(
             "--report-dir",
             metavar="DIR",
-            help="Write decision.json, scan.json, sbom.cdx.json and sbom.spdx.json here "
-            "(one subdirectory per platform when there are several).",
+            help="Write every report here, also on a failing run or --dry-run: decision.json, gate.sarif, "
+            "gl-container-scanning-report.json, junit.xml, summary.md, report.html, gate.env, and scan.json, "
+            "sbom.cdx.json, sbom.spdx.json (these in one subdirectory per platform when there are several).",
         ),
     ] = None,
     dry_run: Annotated[
