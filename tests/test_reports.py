@@ -12,6 +12,7 @@ import dataclasses
 import json
 import re
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -292,3 +293,49 @@ def test_a_passing_signed_run_reports_what_it_published(registry: RegistryServer
     assert "PYSEC\\-2023\\-62" not in summary and "PYSEC-2023-62" in summary  # listed among waivers
     junit = ET.parse(reports / JUNIT_FILE).getroot()  # noqa: S314 - gate's own output
     assert _count(junit, "failures") == 0 and _count(junit, "tests") == 1  # the one rule, passed
+
+
+def _run_in_ci(hostile: HostileRun, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    base = hostile.reports.parent
+    args = ("run", hostile.reference, "--policy", str(base / "policy.yaml"), "--db", str(base / "vulns.db"))
+    return run_gate(*args, "--allow-stale-db", "--no-sign", *extra, env=env)
+
+
+def test_on_github_actions_a_run_writes_outputs_summary_annotations_groups_and_masks(
+    hostile: HostileRun, tmp_path: Path
+) -> None:
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GATE_PASSWORD": "not-used-but-read-from-here",
+    }
+    result = _run_in_ci(hostile, env, "--report-dir", str(tmp_path / "reports"))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "::add-mask::not-used-but-read-from-here"
+    groups = [line for line in lines if line.startswith("::group::")]
+    assert len(groups) >= 4 and len(groups) == lines.count("::endgroup::")
+    errors = [line for line in lines if line.startswith("::error ")]
+    assert len(errors) == 3 and errors[0].startswith("::error title=gate%3A no-high-vulnerabilities::")
+    assert not any(line.startswith("::error title=forged") for line in lines)
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert outputs["verdict"] == "fail" and outputs["digest"] == hostile.result.subject.digest
+    assert outputs["sarif-path"] == str(tmp_path / "reports" / SARIF_FILE)
+    assert Path(outputs["report-path"]).name == HTML_FILE and Path(outputs["sbom-path"]).is_file()
+    assert summary.read_text().startswith("## gate: ❌ FAIL")
+
+
+def test_on_gitlab_ci_reports_go_to_the_project_dir_and_stages_fold(
+    hostile: HostileRun, tmp_path: Path
+) -> None:
+    env = {"GITLAB_CI": "true", "CI_PROJECT_DIR": str(tmp_path)}
+    result = _run_in_ci(hostile, env)
+    assert result.returncode == 2, result.stderr
+    assert {path.name for path in tmp_path.iterdir()} >= ALL_FILES
+    # (text mode reads the markers' \r as a line end)
+    starts = re.findall(r"\x1b\[0Ksection_start:\d+:(gate_[\w.-]+)\[collapsed=true\]\n", result.stderr)
+    ends = re.findall(r"\x1b\[0Ksection_end:\d+:(gate_[\w.-]+)\n", result.stderr)
+    assert starts and starts == ends
+    assert "::group::" not in result.stderr

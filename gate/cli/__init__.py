@@ -54,6 +54,11 @@ def _root(
     ] = False,
 ) -> None:
     _state.debug = debug
+    from gate.report import github_actions
+
+    if github_actions.active(os.environ):  # before anything could print a secret read from there
+        for line in github_actions.mask_commands(os.environ):
+            typer.echo(line, err=True)
     level = "DEBUG" if debug else os.environ.get("GATE_LOGLEVEL", "WARNING").upper()
     from gate.cli.console import EscapingFormatter
 

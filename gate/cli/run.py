@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -119,7 +120,8 @@ def run_command(
     from gate.cli.progress import stage
     from gate.errors import GateError
     from gate.pipeline import ScanOptions
-    from gate.run import RunOptions, decide_with_policy, run_image
+    from gate.report.ci import default_report_dir, publish_to_ci
+    from gate.run import RunOptions, decide_with_policy, run_image, run_report
 
     if platform and (all_platforms or require_platforms):
         raise GateError("give --platform or --all-platforms/--require-platforms, not both")
@@ -140,11 +142,13 @@ def run_command(
         sign=not no_sign,
         dry_run=dry_run,
         identity=identity,
-        report_dir=report_dir,
+        report_dir=report_dir or default_report_dir(os.environ),
         in_toto_links=in_toto_link,
         command=("gate", *sys.argv[1:]),
     )
     result = run_image(image, decide, policy_ref, signer, options, client=client, progress=stage)
+    for line in publish_to_ci(run_report(result), result.reports, os.environ):
+        typer.echo(line, err=True)  # annotations: the runner reads workflow commands from both streams
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
