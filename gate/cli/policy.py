@@ -22,6 +22,17 @@ from gate.cli.options import (
     OutputFormat,
     PlatformOption,
 )
+from gate.cli.verify import (
+    GithubOption,
+    GitlabOption,
+    IdentityOption,
+    IdentityRegexpOption,
+    IssuerOption,
+    PublicKeyOption,
+    RequireOption,
+    VsaPassedOption,
+)
+from gate.errors import GateError
 
 if TYPE_CHECKING:
     from gate.pipeline import Judgement, Scan
@@ -265,9 +276,90 @@ def vex_command(
     _write_text(json.dumps(openvex_for_waivers(decision, author=author), indent=2) + "\n", output)
 
 
+ExportFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        metavar="containers-policy|policy-controller|kyverno",
+        help="containers-policy: policy.json + registries.d/gate.yaml for podman, cri-o and skopeo "
+        "(signature only, --key only); policy-controller: a sigstore ClusterImagePolicy; kyverno: a "
+        "ClusterPolicy with verifyImages.",
+    ),
+]
+
+
+def export_command(
+    output_format: ExportFormatOption,
+    images: Annotated[
+        str,
+        typer.Option(
+            "--images",
+            metavar="REPOSITORY|GLOB",
+            help="Images the policy covers: a repository (registry/path; the only form containers-policy "
+            "takes) or a glob such as registry/team/* for the Kubernetes policies.",
+        ),
+    ],
+    key: PublicKeyOption = None,
+    certificate_identity: IdentityOption = None,
+    certificate_identity_regexp: IdentityRegexpOption = None,
+    certificate_oidc_issuer: IssuerOption = None,
+    github_repo: GithubOption = None,
+    gitlab_project: GitlabOption = None,
+    require: RequireOption = None,
+    require_vsa_passed: VsaPassedOption = False,
+    name: Annotated[str, typer.Option("--name", help="metadata.name of the Kubernetes policy.")] = "gate",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="PATH",
+            help="Where to write: a directory for containers-policy (required), a file for the others "
+            "[default: stdout].",
+        ),
+    ] = None,
+) -> None:
+    """Write what `gate verify` checks as configuration for the verifiers consumers already run.
+
+    Takes the trust flags and --require/--require-vsa-passed of `gate verify`. Exit 0 written,
+    1 error (a combination the target format cannot express is an error, never a weaker policy).
+    """
+    from gate.verify.export import ExportRequest, export_policy
+    from gate.verify.requirements import parse_required
+    from gate.verify.trust import build_trust
+
+    trust = build_trust(
+        keys=key,
+        identity=certificate_identity,
+        identity_regexp=certificate_identity_regexp,
+        issuer=certificate_oidc_issuer,
+        github_repo=github_repo,
+        gitlab_project=gitlab_project,
+    )
+    request = ExportRequest(
+        trust=trust,
+        images=images,
+        required=parse_required(require or []),
+        require_vsa_passed=require_vsa_passed,
+        name=name,
+    )
+    files = export_policy(request, output_format)
+    if len(files) > 1 or (output is not None and output.is_dir()):
+        if output is None:
+            raise GateError(f"--format {output_format} writes {len(files)} files: give --output DIR")
+        for relative, text in files.items():
+            target = output / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        return
+    _write_text(next(iter(files.values())), output)
+
+
 policy_app.command("check")(check_command)
 policy_app.command("lint")(lint_command)
 policy_app.command("vex")(vex_command)
+policy_app.command("export")(export_command)
 
 
 def write_decision(decision: Decision, output_format: OutputFormat, output: Path | None) -> None:
