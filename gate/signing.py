@@ -9,8 +9,9 @@ then :func:`gate.publish.publish` stores attestations first and the signature la
 
 Running twice publishes nothing new: a signature or attestation that says what an earlier one
 by the same signer says, up to its timestamps (:func:`same_statement`), is not added again
-(cosign tags and bundle referrers alike), and with ``replace`` an attestation of the same predicate type by the same signer
-takes the place of the earlier one, in the ``.att`` tag and among the bundle referrers.
+(cosign tags and bundle referrers alike), and with ``replace`` an attestation of the same
+predicate type by the same signer takes the place of the earlier one, in the ``.att`` tag and
+among the bundle referrers.
 Keyless statements too large for public Rekor sign a digest of their predicate, which is
 stored as its own referrer.
 """
