@@ -908,3 +908,11 @@ def test_the_rego_input_document_matches_its_schema() -> None:
         "known_exploited": {"date_added": "2024-02-01", "ransomware": "Known"},
     }
     assert "AKIA" not in json.dumps(document["secrets"])  # not even the redacted match
+
+
+def test_rego_sees_a_nul_in_hostile_names_replaced_not_truncated(tmp_path: Path) -> None:
+    hostile = finding("CVE-C", package("evil\x00hidden", "1.0.0"), Severity.CRITICAL)
+    policy = load_policy(rego_policy(tmp_path, REGO_V1))
+    decision = evaluate(policy, inputs(findings=(hostile,)), now=NOW)
+    [outcome] = [o for o in decision.outcomes if o.rule_id == "rego.deny"]
+    assert [v.message for v in outcome.violations] == ["CVE-C in pkg:pypi/evil\ufffdhidden@1.0.0"]

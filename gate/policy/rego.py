@@ -153,10 +153,10 @@ def _engine_input(document: Any) -> int:
     def push(value: Any) -> None:
         kind = type(value)
         if kind is str:
-            string(pointer, value.encode())
+            string(pointer, value.replace("\0", "\ufffd").encode())  # C strings end at NUL
         elif kind is dict:
             for key, member in value.items():
-                string(pointer, key.encode())
+                string(pointer, key.replace("\0", "\ufffd").encode())
                 push(member)
                 item(pointer)
             obj(pointer, len(value))
