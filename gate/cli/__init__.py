@@ -20,6 +20,7 @@ from gate.cli.analyze import config_check_command, secrets_command
 from gate.cli.commands import inspect_command, tree_command
 from gate.cli.db import db_app
 from gate.cli.doctor import doctor_command
+from gate.cli.fleet import fleet_app
 from gate.cli.policy import policy_app
 from gate.cli.promote import promote_command
 from gate.cli.run import run_command
@@ -82,6 +83,7 @@ app.command("verify")(verify_command)
 app.command("promote")(promote_command)
 app.command("doctor")(doctor_command)
 app.add_typer(policy_app)
+app.add_typer(fleet_app)
 
 
 def main(argv: list[str] | None = None) -> None:

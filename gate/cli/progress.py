@@ -70,3 +70,28 @@ def _close_section(name: str | None) -> None:
         print(github_actions.group_end(), file=sys.stderr, flush=True)
     else:
         print(gitlab_ci.section_end(gitlab_ci.section_name(name)), file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def counted(name: str, *, total: int) -> Iterator[Callable[[], None]]:
+    """A stage of ``total`` items: a bar on a terminal, one line per 5 % in a log."""
+    with stage(name, total=total) as step:
+        yield (lambda: step(1)) if sys.stderr.isatty() else _percent_lines(name, total)
+
+
+def _percent_lines(name: str, total: int) -> Callable[[], None]:
+    from gate.cli.console import escape_control
+
+    name = escape_control(name)
+    started = time.monotonic()
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        if done * 20 // max(total, 1) > (done - 1) * 20 // max(total, 1):  # crossed a 5 % mark
+            elapsed = time.monotonic() - started
+            percent = done * 100 // max(total, 1)
+            print(f"gate: {name}: {done}/{total} ({percent}%, {elapsed:.1f}s)", file=sys.stderr, flush=True)
+
+    return advance

@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 _ACCEPT = ", ".join(ACCEPTED_MANIFEST_TYPES)
 MAX_TAGS_PAGE = 8 * 1024 * 1024
 MAX_TAG_PAGES = 1000
+MAX_CATALOG_PAGES = 1000
 
 
 @dataclass
@@ -68,6 +69,10 @@ class RegistryClient:
 
     def repository(self, ref: RegistryRef) -> RegistryRepository:
         return RegistryRepository(self, ref.api_host, ref.repository, ref.registry)
+
+    def list_repositories(self, ref: RegistryRef) -> list[str]:
+        """Every repository ``/v2/_catalog`` lists on ``ref``'s registry (``Link`` pages, bounded)."""
+        return RegistryCatalog(self, ref.api_host, "", ref.registry).list_repositories()
 
     def auth_for(self, host: str, registry: str) -> RegistryAuth:
         if host not in self._auth:
@@ -385,6 +390,31 @@ class RegistryRepository:
         if status == 400 and what.startswith("manifest ") and detail.startswith(" DIGEST_INVALID"):
             raise RacedWriteError(f"{self.describe()}: {what}: HTTP {status}{detail}")
         raise RegistryError(f"{self.describe()}: {what}: HTTP {status}{detail}")
+
+
+class RegistryCatalog(RegistryRepository):
+    """The registry-wide ``/v2/_catalog`` endpoint, with the repository plumbing's auth and bounds."""
+
+    def describe(self) -> str:
+        return self.registry
+
+    def list_repositories(self) -> list[str]:
+        repositories: list[str] = []
+        url: str | None = self._url("_catalog")
+        for _page in range(MAX_CATALOG_PAGES):
+            if url is None:
+                return repositories
+            response = self._send_url("GET", url, frozenset({"registry:catalog:*"}), limit=MAX_TAGS_PAGE)
+            if response.status_code in (404, 405):
+                raise RegistryError(f"{self.registry} does not list its repositories (no /v2/_catalog)")
+            self._raise_for_status(response, "catalog")
+            data = _json_object(response, f"{self.registry} catalog")
+            repositories.extend(r for r in data.get("repositories") or [] if isinstance(r, str))
+            url = self._server_url(response, _next_link(response), "catalog Link")
+        raise RegistryError(f"{self.registry}: catalog goes on for more than {MAX_CATALOG_PAGES} pages")
+
+    def _url(self, path: str) -> str:
+        return f"{self.client.transport.base_url(self.host)}/v2/{path}"
 
 
 def _error_detail(response: Any) -> str:

@@ -1,0 +1,94 @@
+"""Many small signed and attested images for the fleet tests and benchmark, signed with gate's library.
+
+Two image families share one SBOM each (catalogued once from a real image with a dpkg status):
+``old-glibc`` (libc6 2.36-9+deb12u2, which DSA-5514-1 / CVE-2023-4911 later hits) and
+``new-glibc`` (2.36-9+deb12u3, fixed). Every image has its own one-file layer, so its own digest,
+a ``.sig`` signature and ``.att`` attestations (CycloneDX SBOM and a PASSED VSA) by the key,
+exactly what ``gate run`` publishes for these parts. ``extra_packages`` pads each SBOM with
+Python packages (the benchmark's ~100 packages per image).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+from typing import Any
+
+from gate.attest import types
+from gate.attest.cyclonedx import cyclonedx_predicate
+from gate.image import RegistryClient
+from gate.image.build import LayerBuilder, build_image
+from gate.image.manifest import Descriptor
+from gate.image.reference import parse_registry_reference
+from gate.model import Package
+from gate.pipeline import catalog_reference
+from gate.publish import Target, publish
+from gate.sign import cosign
+from gate.sign.keys import SigningKey
+from tests.signed_images import vsa
+
+OS_RELEASE = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
+FAMILIES = {"old-glibc": "2.36-9+deb12u2", "new-glibc": "2.36-9+deb12u3"}
+
+
+def dpkg_status(glibc: str) -> bytes:
+    return (
+        f"Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\n"
+        f"Version: {glibc}\nDescription: GNU C Library\n\n"
+        "Package: libcurl4\nStatus: install ok installed\nArchitecture: amd64\nSource: curl\n"
+        "Version: 7.88.1-10+deb12u4\nDescription: URL transfer library\n\n"
+    ).encode()
+
+
+def push_image(host: str, name: str, files: dict[str, bytes], tag: str = "v1") -> Target:
+    repository = RegistryClient().repository(parse_registry_reference(f"{host}/{name}:{tag}"))
+    layer = LayerBuilder()
+    for path, content in files.items():
+        layer = layer.add_file(path, content)
+    digest = build_image([layer.build()]).push(repository, tag=tag)
+    resolved = repository.resolve(digest)
+    return Target(repository, Descriptor(resolved.media_type, resolved.digest, resolved.size))
+
+
+def family_sboms(host: str, extra_packages: int = 0) -> dict[str, dict[str, Any]]:
+    """The SBOM of each family, catalogued once from a real image pushed for it."""
+    sboms = {}
+    for family, glibc in FAMILIES.items():
+        files = {"etc/os-release": OS_RELEASE, "var/lib/dpkg/status": dpkg_status(glibc)}
+        push_image(host, f"fleet-family/{family}", files)
+        catalog = catalog_reference(f"{host}/fleet-family/{family}:v1")
+        padding = tuple(
+            Package(f"pad-{n}", "1.0.0", "pypi", f"pkg:pypi/pad-{n}@1.0.0", "test", ())
+            for n in range(extra_packages)
+        )
+        catalog = dataclasses.replace(catalog, packages=catalog.packages + padding)
+        sboms[family] = cyclonedx_predicate(catalog)
+    return sboms
+
+
+def signed_fleet_image(
+    host: str, name: str, key: SigningKey, sbom: dict[str, Any] | None, *, sign: bool = True
+) -> str:
+    """Push ``host/name:v1`` and publish its signature and attestations; return the reference."""
+    target = push_image(host, name, {"etc/marker": name.encode()})
+    subject = f"{host}/{name}"
+    predicates = [(types.SLSA_VSA_V1, vsa())] + ([(types.CYCLONEDX, sbom)] if sbom is not None else [])
+    publish(
+        target,
+        attestations=[cosign.attestation_entry(key, subject, target.subject.digest, t, p) for t, p in predicates],
+        signature=cosign.signature_entry(key, subject, target.subject.digest) if sign else None,
+    )
+    return f"{subject}:v1"
+
+
+def signed_fleet(
+    host: str, key: SigningKey, count: int, *, prefix: str = "fleet", every_old: int = 10, extra_packages: int = 0
+) -> dict[str, str]:
+    """``count`` signed images; every ``every_old``-th is an old-glibc one. Reference -> family."""
+    sboms = family_sboms(host, extra_packages)
+    names = {
+        f"{prefix}/app-{n:04d}": "old-glibc" if n % every_old == 0 else "new-glibc" for n in range(count)
+    }
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        references = pool.map(lambda name: signed_fleet_image(host, name, key, sboms[names[name]]), names)
+        return dict(zip(references, names.values(), strict=True))

@@ -1,0 +1,279 @@
+"""`gate fleet rescan`: which of many signed images does an advisory added after signing hit?
+
+A real registry holds 120 images signed and attested with gate's library (tests/fleet_images.py),
+one in ten with the glibc that DSA-5514-1 (CVE-2023-4911) affects, plus an unsigned one, one
+signed by another key, and one whose only attestation is a VSA (no SBOM). The images were signed
+while the database knew only DSA-5523-1; today's database adds DSA-5514-1. A real Dask cluster
+(`dask scheduler` and two `dask worker` processes on 127.0.0.1) must give the same result set as
+the local process pool, even when one of its workers is killed mid-run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gate.fleet import RescanOptions, RescanSpec, TrustSpec, narrowed, rescan
+from gate.fleet.sources import BadEntry, images_from_lines, images_in_registry
+from gate.fleet.task import ImageResult
+from gate.image import RegistryClient
+from gate.image.manifest import OCI_MANIFEST, canonical_json
+from gate.image.reference import parse_registry_reference
+from gate.sign.keys import generate_signing_key
+from gate.vulndb.oci import DIGEST_ANNOTATION, push_db
+from tests.fleet_images import family_sboms, signed_fleet, signed_fleet_image
+from tests.servers import RegistryServer
+from tests.test_cli import run_gate
+from tests.test_verify_policy import POLICY, database
+
+FLEET_SIZE = 120  # 200 took about 55 s to sign and push on the shared 2-core machine
+DASK = Path(sys.executable).with_name("dask")
+
+
+class Fleet:
+    def __init__(self, registry: RegistryServer, work: Path) -> None:
+        self.registry = registry
+        self.key = generate_signing_key()
+        self.public_key = work / "fleet.pub"
+        self.public_key.write_bytes(self.key.public_key.pem())
+        self.policy = work / "policy.yaml"
+        self.policy.write_text(POLICY)
+        self.families = signed_fleet(registry.host, self.key, FLEET_SIZE)
+        sboms = family_sboms(registry.host)
+        other = generate_signing_key()
+        host = registry.host
+        self.unsigned = signed_fleet_image(host, "odd/unsigned", self.key, sboms["new-glibc"], sign=False)
+        self.foreign = signed_fleet_image(host, "odd/foreign-key", other, sboms["new-glibc"])
+        self.no_sbom = signed_fleet_image(host, "odd/no-sbom", self.key, None)
+        self.odd = [self.unsigned, self.foreign, self.no_sbom]
+        self.then_db = database(work / "then.db", "DSA-5523-1.json")
+        self.today_db = database(work / "today.db", "DSA-5523-1.json", "DSA-5514-1.json")
+        self.db_ref = "oci://" + push_db(self.today_db, f"{host}/fleet-db/vulns:today")
+        self.list_file = work / "images.txt"
+        self.list_file.write_text("\n".join([*self.families, *self.odd]) + "\n")
+
+    @property
+    def fresh(self) -> str:
+        return next(ref for ref, family in self.families.items() if family == "new-glibc")
+
+    @property
+    def old(self) -> set[str]:
+        return {ref for ref, family in self.families.items() if family == "old-glibc"}
+
+    def spec(self, db: Path | None = None, *, db_ref: str | None = None) -> RescanSpec:
+        return RescanSpec(
+            trust=TrustSpec(keys=(self.key.public_key.pem(),)),
+            policy_name="policy.yaml",
+            policy_text=self.policy.read_bytes(),
+            db_path=None if db_ref else str(db or self.today_db),
+            db_ref=db_ref,
+        )
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    work = tmp_path_factory.mktemp("fleet")
+    with RegistryServer(work / "registry") as registry:  # its own: the catalog lists only the fleet
+        yield Fleet(registry, work)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Cluster:
+    """``dask scheduler`` and ``dask worker`` processes on 127.0.0.1, each worker with its own cache."""
+
+    def __init__(self, work: Path, workers: int = 2) -> None:
+        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        self.scheduler = self._start(work / "scheduler.log", "scheduler", "--host", "127.0.0.1",
+                                     "--port", self.address.rsplit(":", 1)[1], "--no-dashboard")  # fmt: skip
+        self.workers = [
+            self._start(work / f"worker{n}.log", "worker", self.address, "--nthreads", "1", "--no-nanny",
+                        "--no-dashboard", "--name", f"w{n}", env={"XDG_CACHE_HOME": str(work / f"cache{n}")})
+            for n in range(workers)
+        ]  # fmt: skip
+        self._wait_for_workers(workers)
+
+    def _start(self, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with log.open("wb") as out:
+            return subprocess.Popen([str(DASK), *args], stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **(env or {})})  # fmt: skip
+
+    def _wait_for_workers(self, count: int) -> None:
+        import distributed
+
+        with distributed.Client(self.address, timeout=30) as client:
+            client.wait_for_workers(count, timeout=60)
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.scheduler]:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    started = Cluster(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def _as_set(results: list[ImageResult]) -> set[str]:
+    return {json.dumps(result.to_json(), sort_keys=True) for result in results}
+
+
+def test_signed_while_clean_all_pass_then_the_advisory_fails_exactly_the_old_glibc_images(fleet: Fleet) -> None:
+    entries = images_from_lines([*fleet.families])
+    then = list(rescan(entries, fleet.spec(fleet.then_db), RescanOptions(workers=2)))
+    assert len(then) == FLEET_SIZE
+    assert {r.verdict for r in then} == {"pass"}, [r.reason for r in then if r.verdict != "pass"][:3]
+
+    today = list(rescan(entries, fleet.spec(), RescanOptions(workers=2)))
+    assert len(today) == FLEET_SIZE == len({r.reference for r in today})
+    failing = {r.reference for r in today if r.verdict == "fail"}
+    assert failing == fleet.old and len(failing) == FLEET_SIZE // 10
+    sample = next(r for r in today if r.verdict == "fail")
+    assert "DSA-5514-1" in sample.new_findings and "no-high: DSA-5514-1" in sample.reason
+    assert sample.signed_verdict == "PASSED" and sample.digest.startswith("sha256:")
+    assert {r.reference for r in narrowed(today, ["cve-2023-4911"])} == fleet.old  # by alias, any case
+    assert narrowed(today, ["CVE-1999-0001"]) == []
+
+
+def test_unsigned_foreign_and_sbomless_images_are_unverified_with_their_reason(fleet: Fleet) -> None:
+    results = {r.reference: r for r in rescan(images_from_lines(fleet.odd), fleet.spec(), RescanOptions(workers=1))}
+    assert {r.verdict for r in results.values()} == {"unverified"}
+    assert "no signature is attached" in results[fleet.unsigned].reason
+    assert "no signature by" in results[fleet.foreign].reason
+    assert results[fleet.no_sbom].reason == "no SBOM attestation signed by the trust"
+    assert not any(r.error for r in results.values())
+
+
+def test_malformed_line_and_unreachable_image_are_error_rows_not_a_crash(fleet: Fleet) -> None:
+    closed = _free_port()
+    lines = ["# comment", "", "Not A Reference!!", f"127.0.0.1:{closed}/gone/app:v1", fleet.fresh]
+    entries = images_from_lines(lines)
+    assert isinstance(entries[0], BadEntry) and entries[0].reason.startswith("line 3:")
+    results = list(rescan(entries, fleet.spec(), RescanOptions(workers=1)))
+    assert [r.error for r in results] == [True, True, False]
+    assert results[0].verdict == results[1].verdict == "unverified"
+    assert results[1].reason.startswith("error:") and str(closed) in results[1].reason
+    assert results[2].verdict == "pass"
+
+
+def test_registry_catalog_with_pagination_tags_glob_and_limit(fleet: Fleet) -> None:
+    client = RegistryClient()
+    listed = images_in_registry(f"{fleet.registry.host}/fleet", client)
+    assert set(listed) == set(fleet.families)
+    assert images_in_registry(f"{fleet.registry.host}/odd", client, tags="v*", max_images=2) == sorted(
+        fleet.odd
+    )[:2]
+    assert images_in_registry(f"{fleet.registry.host}/fleet", client, tags="v2*") == []
+
+
+def test_catalog_pages_are_followed(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gate.image import registry as registry_module
+
+    pages: list[str] = []
+    original = registry_module.RegistryCatalog._url
+
+    def small_pages(self: registry_module.RegistryCatalog, path: str) -> str:
+        pages.append(path)
+        return original(self, f"{path}?n=50")  # the registry answers with a Link to the next 50
+
+    monkeypatch.setattr(registry_module.RegistryCatalog, "_url", small_pages)
+    repositories = RegistryClient().list_repositories(parse_registry_reference(f"{fleet.registry.host}/x"))
+    assert len(repositories) == len(set(repositories)) >= FLEET_SIZE + 3
+    assert pages == ["_catalog"]  # later pages come from the Link header, not from gate's guess
+
+
+def test_cli_jsonl_exit_codes_and_cve_filter(fleet: Fleet) -> None:
+    args = ("fleet", "rescan", "--policy", str(fleet.policy), "--key", str(fleet.public_key), "--workers", "2")
+    result = run_gate(*args, "--images", str(fleet.list_file), "--db", str(fleet.today_db), "--format", "jsonl")
+    assert result.returncode == 2, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == FLEET_SIZE + 3
+    assert {"reference", "digest", "verdict", "reason", "signedVerdict", "newFindings", "knownExploited"} <= rows[0].keys()
+    assert [r["verdict"] for r in rows[: len(fleet.old)]] == ["fail"] * len(fleet.old)  # affected first
+    assert "%" in result.stderr and result.stderr.count(f"rescan {FLEET_SIZE + 3} images locally") >= 5  # one line per 5 %
+
+    only = run_gate(*args, "--registry", f"{fleet.registry.host}/fleet", "--db", str(fleet.today_db),
+                    "--cve", "CVE-2023-4911", "--format", "markdown")  # fmt: skip
+    assert only.returncode == 2
+    assert only.stdout.count("| fail |") == len(fleet.old) and "| pass |" not in only.stdout
+
+    clean = run_gate(*args, "--registry", f"{fleet.registry.host}/fleet", "--db", str(fleet.then_db))
+    assert clean.returncode == 0, clean.stdout[-2000:] + clean.stderr
+    assert f"{FLEET_SIZE} images: 0 fail, 0 unverified, {FLEET_SIZE} pass" in clean.stdout
+
+
+def test_cli_single_errors_exit_1(fleet: Fleet, fake_registry: object) -> None:
+    args = ("fleet", "rescan", "--policy", str(fleet.policy), "--key", str(fleet.public_key))
+    no_catalog = run_gate(*args, "--registry", fake_registry.host, "--db", str(fleet.today_db))  # type: ignore[attr-defined]
+    assert no_catalog.returncode == 1 and "no /v2/_catalog" in no_catalog.stderr
+    assert no_catalog.stdout == ""
+
+    started = time.monotonic()
+    no_scheduler = run_gate(*args, "--images", str(fleet.list_file), "--db-ref", fleet.db_ref,
+                            "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--format", "jsonl")  # fmt: skip
+    assert no_scheduler.returncode == 1 and "cannot reach the Dask scheduler" in no_scheduler.stderr
+    assert no_scheduler.stdout == "" and time.monotonic() - started < 60
+
+    both = run_gate(*args, "--images", str(fleet.list_file), "--registry", fleet.registry.host)
+    assert both.returncode == 1 and "one of them" in both.stderr
+    neither = run_gate(*args, "--db", str(fleet.today_db))
+    assert neither.returncode == 1 and "--images FILE|- or --registry" in neither.stderr
+
+
+def _tampered_db_ref(fleet: Fleet) -> str:
+    """The published database manifest with its content-digest annotation changed: it must not verify."""
+    repository = RegistryClient().repository(parse_registry_reference(f"{fleet.registry.host}/fleet-db/vulns"))
+    manifest = json.loads(repository.get_document(fleet.db_ref.rsplit("@", 1)[1]).raw)
+    manifest["annotations"][DIGEST_ANNOTATION] = "sha256:" + "0" * 64
+    pushed = repository.push_manifest(canonical_json(manifest), media_type=OCI_MANIFEST, tag="tampered")
+    return f"oci://{fleet.registry.host}/fleet-db/vulns@{pushed.digest}"
+
+
+def test_cluster_gives_the_local_result_set_and_a_tampered_db_ref_is_one_error(
+    fleet: Fleet, cluster: Cluster
+) -> None:
+    entries = images_from_lines(fleet.list_file.read_text().splitlines())
+    local = list(rescan(entries, fleet.spec(), RescanOptions(workers=2)))
+    remote = list(rescan(entries, fleet.spec(db_ref=fleet.db_ref), RescanOptions(scheduler=cluster.address)))
+    assert len(remote) == FLEET_SIZE + 3
+    assert _as_set(remote) == _as_set(local)
+
+    args = ("fleet", "rescan", "--policy", str(fleet.policy), "--key", str(fleet.public_key))
+    bad = run_gate(*args, "--images", str(fleet.list_file), "--db-ref", _tampered_db_ref(fleet),
+                   "--scheduler", cluster.address, "--format", "jsonl")  # fmt: skip
+    assert bad.returncode == 1, bad.stderr
+    assert "does not match its annotation" in bad.stderr and bad.stdout == ""
+
+
+def test_a_worker_killed_mid_run_still_yields_the_complete_set(fleet: Fleet, cluster: Cluster) -> None:
+    entries = images_from_lines(fleet.list_file.read_text().splitlines())
+    expected = _as_set(list(rescan(entries, fleet.spec(), RescanOptions(workers=2))))
+    results: list[ImageResult] = []
+    victim = cluster.workers[0]
+    for result in rescan(entries, fleet.spec(db_ref=fleet.db_ref), RescanOptions(scheduler=cluster.address)):
+        results.append(result)
+        if len(results) == 16 and victim.poll() is None:
+            victim.send_signal(signal.SIGKILL)
+    assert victim.poll() is not None  # it was killed while batches were still running
+    assert len(results) == FLEET_SIZE + 3
+    assert _as_set(results) == expected
