@@ -75,14 +75,23 @@ def signed_fleet_image(
     predicates = [(types.SLSA_VSA_V1, vsa())] + ([(types.CYCLONEDX, sbom)] if sbom is not None else [])
     publish(
         target,
-        attestations=[cosign.attestation_entry(key, subject, target.subject.digest, t, p) for t, p in predicates],
+        attestations=[
+            cosign.attestation_entry(key, subject, target.subject.digest, kind, predicate)
+            for kind, predicate in predicates
+        ],
         signature=cosign.signature_entry(key, subject, target.subject.digest) if sign else None,
     )
     return f"{subject}:v1"
 
 
 def signed_fleet(
-    host: str, key: SigningKey, count: int, *, prefix: str = "fleet", every_old: int = 10, extra_packages: int = 0
+    host: str,
+    key: SigningKey,
+    count: int,
+    *,
+    prefix: str = "fleet",
+    every_old: int = 10,
+    extra_packages: int = 0,
 ) -> dict[str, str]:
     """``count`` signed images; every ``every_old``-th is an old-glibc one. Reference -> family."""
     sboms = family_sboms(host, extra_packages)

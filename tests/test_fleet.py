@@ -138,7 +138,7 @@ def _as_set(results: list[ImageResult]) -> set[str]:
     return {json.dumps(result.to_json(), sort_keys=True) for result in results}
 
 
-def test_signed_while_clean_all_pass_then_the_advisory_fails_exactly_the_old_glibc_images(fleet: Fleet) -> None:
+def test_signed_while_clean_all_pass_then_the_advisory_fails_exactly_the_old_glibc(fleet: Fleet) -> None:
     entries = images_from_lines([*fleet.families])
     then = list(rescan(entries, fleet.spec(fleet.then_db), RescanOptions(workers=2)))
     assert len(then) == FLEET_SIZE
@@ -156,7 +156,8 @@ def test_signed_while_clean_all_pass_then_the_advisory_fails_exactly_the_old_gli
 
 
 def test_unsigned_foreign_and_sbomless_images_are_unverified_with_their_reason(fleet: Fleet) -> None:
-    results = {r.reference: r for r in rescan(images_from_lines(fleet.odd), fleet.spec(), RescanOptions(workers=1))}
+    found = rescan(images_from_lines(fleet.odd), fleet.spec(), RescanOptions(workers=1))
+    results = {r.reference: r for r in found}
     assert {r.verdict for r in results.values()} == {"unverified"}
     assert "no signature is attached" in results[fleet.unsigned].reason
     assert "no signature by" in results[fleet.foreign].reason
@@ -189,28 +190,38 @@ def test_registry_catalog_with_pagination_tags_glob_and_limit(fleet: Fleet) -> N
 def test_catalog_pages_are_followed(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     from gate.image import registry as registry_module
 
-    pages: list[str] = []
-    original = registry_module.RegistryCatalog._url
+    requested: list[str] = []
+    catalog = registry_module.RegistryCatalog
+    original_url, original_send = catalog._url, catalog._send_url
 
     def small_pages(self: registry_module.RegistryCatalog, path: str) -> str:
-        pages.append(path)
-        return original(self, f"{path}?n=50")  # the registry answers with a Link to the next 50
+        return original_url(self, f"{path}?n=50" if path == "_catalog" else path)
+
+    def recorded(self: registry_module.RegistryCatalog, method: str, url: str, *args, **kwargs):
+        requested.append(url)
+        return original_send(self, method, url, *args, **kwargs)
 
     monkeypatch.setattr(registry_module.RegistryCatalog, "_url", small_pages)
+    monkeypatch.setattr(registry_module.RegistryCatalog, "_send_url", recorded)
     repositories = RegistryClient().list_repositories(parse_registry_reference(f"{fleet.registry.host}/x"))
     assert len(repositories) == len(set(repositories)) >= FLEET_SIZE + 3
-    assert pages == ["_catalog"]  # later pages come from the Link header, not from gate's guess
+    assert len(requested) == -(-len(repositories) // 50) >= 3
+    assert all("last=" in url for url in requested[1:])  # the next pages are the ones the Link header named
 
 
 def test_cli_jsonl_exit_codes_and_cve_filter(fleet: Fleet) -> None:
-    args = ("fleet", "rescan", "--policy", str(fleet.policy), "--key", str(fleet.public_key), "--workers", "2")
-    result = run_gate(*args, "--images", str(fleet.list_file), "--db", str(fleet.today_db), "--format", "jsonl")
+    trust = ("--key", str(fleet.public_key))
+    args = ("fleet", "rescan", "--policy", str(fleet.policy), *trust, "--workers", "2")
+    today = ("--db", str(fleet.today_db))
+    result = run_gate(*args, "--images", str(fleet.list_file), *today, "--format", "jsonl")
     assert result.returncode == 2, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == FLEET_SIZE + 3
-    assert {"reference", "digest", "verdict", "reason", "signedVerdict", "newFindings", "knownExploited"} <= rows[0].keys()
+    fields = {"reference", "digest", "verdict", "reason", "signedVerdict", "newFindings", "knownExploited"}
+    assert fields <= rows[0].keys()
     assert [r["verdict"] for r in rows[: len(fleet.old)]] == ["fail"] * len(fleet.old)  # affected first
-    assert "%" in result.stderr and result.stderr.count(f"rescan {FLEET_SIZE + 3} images locally") >= 5  # one line per 5 %
+    progress = result.stderr.count(f"rescan {FLEET_SIZE + 3} images locally")
+    assert "%" in result.stderr and progress >= 5  # one line per 5 % in a log
 
     only = run_gate(*args, "--registry", f"{fleet.registry.host}/fleet", "--db", str(fleet.today_db),
                     "--cve", "CVE-2023-4911", "--format", "markdown")  # fmt: skip
@@ -230,7 +241,8 @@ def test_cli_single_errors_exit_1(fleet: Fleet, fake_registry: object) -> None:
 
     started = time.monotonic()
     no_scheduler = run_gate(*args, "--images", str(fleet.list_file), "--db-ref", fleet.db_ref,
-                            "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--format", "jsonl")  # fmt: skip
+                            "--scheduler", f"tcp://127.0.0.1:{_free_port()}",
+                            "--format", "jsonl")  # fmt: skip
     assert no_scheduler.returncode == 1 and "cannot reach the Dask scheduler" in no_scheduler.stderr
     assert no_scheduler.stdout == "" and time.monotonic() - started < 60
 
@@ -242,7 +254,8 @@ def test_cli_single_errors_exit_1(fleet: Fleet, fake_registry: object) -> None:
 
 def _tampered_db_ref(fleet: Fleet) -> str:
     """The published database manifest with its content-digest annotation changed: it must not verify."""
-    repository = RegistryClient().repository(parse_registry_reference(f"{fleet.registry.host}/fleet-db/vulns"))
+    ref = parse_registry_reference(f"{fleet.registry.host}/fleet-db/vulns")
+    repository = RegistryClient().repository(ref)
     manifest = json.loads(repository.get_document(fleet.db_ref.rsplit("@", 1)[1]).raw)
     manifest["annotations"][DIGEST_ANNOTATION] = "sha256:" + "0" * 64
     pushed = repository.push_manifest(canonical_json(manifest), media_type=OCI_MANIFEST, tag="tampered")

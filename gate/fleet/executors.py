@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -119,11 +120,12 @@ def run_cluster(
     """The batches on the Dask cluster at ``scheduler``; Dask reruns a dead worker's batches elsewhere."""
     import distributed
 
+    _reachable(scheduler)
     try:
         client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as error:
         raise GateError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
-    with client, _quiet_dask():
+    with client, client.as_current(), _quiet_dask():
         yield from scheduled(
             batches,
             lambda batch: client.submit(run_batch_on_worker, batch, spec, pure=False, retries=2),
@@ -131,6 +133,18 @@ def run_cluster(
             _cluster_result,
             cap,
         )
+
+
+def _reachable(scheduler: str) -> None:
+    """A refused or silent scheduler address is one clear error within seconds."""
+    address = scheduler.removeprefix("tcp://")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise GateError(f"--scheduler must be tcp://HOST:PORT, got {scheduler!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as error:
+        raise GateError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
 
 
 def _cluster_result(future: Any) -> BatchOutcome:
