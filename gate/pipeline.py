@@ -38,7 +38,7 @@ from gate.policy import (
     check_base_freshness,
     evaluate,
 )
-from gate.report.model import PlatformReport
+from gate.report.model import PlatformReport, RunReport
 from gate.report.scan import DatabaseInfo, analysis_json, scan_report
 from gate.sbom import decode
 from gate.vulndb import VulnDB, resolve_db_path
@@ -170,6 +170,20 @@ def platform_report(scan: Scan, digest: str, platform: str, decision: Decision |
         database=scan.database,
         base=scan.base,
         decision=decision,
+    )
+
+
+def scan_run_report(scan: Scan, decision: Decision | None, *, started: str, finished: str) -> RunReport:
+    """One scan (of an image or an SBOM) as the report formats take it: a run of one platform."""
+    target = scan.target
+    digest = target.get("digest", "")
+    return RunReport(
+        reference=target.get("reference") or target.get("path", ""),
+        digest=digest,
+        platforms=(platform_report(scan, digest, "", decision),),
+        started=started,
+        finished=finished,
+        signing="not signed (a scan signs nothing)",
     )
 
 

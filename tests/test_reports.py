@@ -339,3 +339,56 @@ def test_on_gitlab_ci_reports_go_to_the_project_dir_and_stages_fold(
     ends = re.findall(r"\x1b\[0Ksection_end:\d+:(gate_[\w.-]+)\n", result.stderr)
     assert starts and starts == ends
     assert "::group::" not in result.stderr
+
+
+def _decide_args(hostile: HostileRun) -> tuple[str, ...]:
+    base = hostile.reports.parent
+    return ("--policy", str(base / "policy.yaml"), "--db", str(base / "vulns.db"), "--allow-stale-db")
+
+
+def test_scan_and_policy_check_write_each_report_format(hostile: HostileRun, tmp_path: Path) -> None:
+    sarif_schema = read_json(SCHEMAS / "sarif-2.1.0" / "sarif-schema-2.1.0.json")
+    gitlab_schema = read_json(SCHEMAS / "gitlab-security-reports" / "container-scanning-report-format.json")
+    sarif = run_gate("scan", hostile.reference, *_decide_args(hostile), "--format", "sarif")
+    assert sarif.returncode == 2, sarif.stderr  # the policy still closes the gate
+    jsonschema.validate(json.loads(sarif.stdout), sarif_schema)
+    assert "policy/no-secrets" in sarif.stdout
+    out = tmp_path / "gl.json"
+    gitlab = run_gate(
+        "policy", "check", hostile.reference, *_decide_args(hostile), "--format", "gitlab", "-o", str(out)
+    )
+    assert gitlab.returncode == 2, gitlab.stderr
+    jsonschema.validate(read_json(out), gitlab_schema)
+    junit = run_gate("scan", hostile.reference, *_decide_args(hostile), "--format", "junit")
+    suite = ET.fromstring(junit.stdout).find("testsuite")  # noqa: S314 - gate's own output
+    assert suite is not None and _count(suite, "failures") == 2
+    markdown = run_gate("scan", hostile.reference, *_decide_args(hostile), "--format", "markdown")
+    assert markdown.stdout.startswith("## gate: ❌ FAIL")
+    plain = run_gate(
+        "scan",
+        hostile.reference,
+        "--db",
+        str(hostile.reports.parent / "vulns.db"),
+        "--allow-stale-db",
+        "--format",
+        "html",
+    )
+    assert plain.returncode == 0 and 'class="verdict none">SCANNED<' in plain.stdout
+
+
+def test_formats_that_need_what_is_missing_are_refused(hostile: HostileRun) -> None:
+    junit = run_gate("scan", hostile.reference, "--format", "junit")
+    assert junit.returncode == 1 and "one test case per policy rule" in junit.stderr
+    saved = hostile.reports / SCAN_FILE
+    html = run_gate("policy", "check", "--report", str(saved), *_decide_args(hostile)[:2], "--format", "html")
+    assert html.returncode == 1 and "needs the findings" in html.stderr
+    sarif = run_gate(
+        "policy", "check", "--report", str(saved), *_decide_args(hostile)[:2], "--format", "sarif"
+    )
+    assert sarif.returncode == 2, sarif.stderr
+    [run] = json.loads(sarif.stdout)["runs"]
+    assert {result["ruleId"] for result in run["results"]} == {
+        "policy/no-high-vulnerabilities",
+        "policy/no-secrets",
+        "policy/configuration",
+    }

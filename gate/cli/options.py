@@ -13,6 +13,18 @@ class OutputFormat(enum.StrEnum):
     json = "json"
 
 
+class ReportFormat(enum.StrEnum):
+    """``gate scan`` and ``gate policy check`` also write the report formats of ``--report-dir``."""
+
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+    gitlab = "gitlab"
+    junit = "junit"
+    markdown = "markdown"
+    html = "html"
+
+
 ImageArgument = Annotated[
     str,
     typer.Argument(
@@ -30,6 +42,15 @@ OptionalImageArgument = Annotated[
     ),
 ]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+ReportFormatOption = Annotated[
+    ReportFormat,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format: table, json, or a report: sarif (SARIF 2.1.0), gitlab (container scanning), "
+        "junit (one test case per policy rule), markdown (summary), html (self-contained page).",
+    ),
+]
 PlatformOption = Annotated[
     str | None,
     typer.Option(

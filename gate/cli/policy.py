@@ -15,12 +15,13 @@ import typer
 from gate.cli.db import AllowStaleOption, DbOption, MaxAgeOption
 from gate.cli.options import (
     BaseImageOption,
-    FormatOption,
     InsecureOption,
     OfflineOption,
     OptionalImageArgument,
     OutputFormat,
     PlatformOption,
+    ReportFormat,
+    ReportFormatOption,
 )
 from gate.cli.verify import (
     GithubOption,
@@ -143,7 +144,7 @@ def check_command(
     max_db_age: MaxAgeOption = "5d",
     allow_stale_db: AllowStaleOption = False,
     base_image: BaseImageOption = None,
-    output_format: FormatOption = OutputFormat.table,
+    output_format: ReportFormatOption = ReportFormat.table,
     output: OutputOption = None,
     offline: OfflineOption = False,
     platform: PlatformOption = None,
@@ -151,16 +152,26 @@ def check_command(
 ) -> None:
     """Evaluate a policy on an image (scanned now), a saved scan report, or an SBOM.
 
+    With --report the findings themselves are not at hand: --format gitlab and html need IMAGE
+    or --sbom, and SARIF then carries the policy's results only.
+
     Exit 0 pass, 2 fail (the blocking rules are listed first), 1 error.
     """
+    from gate.attest._time import now_rfc3339
+    from gate.cli.reports import is_report, plain_format, write_report
     from gate.errors import GateError
+    from gate.pipeline import scan_run_report
+    from gate.report.model import decision_report
 
     if sum(item is not None for item in (image, report, sbom)) != 1:
         raise GateError("give exactly one of IMAGE, --report SCAN.json or --sbom FILE")
     judgement = judgement_from_options(policy, fail_on, waivers, vex, rego, offline=offline)
     if judgement is None:
         raise GateError("give --policy FILE (or --fail-on SEVERITY)")
-    decision = _decide(
+    if report is not None and output_format in (ReportFormat.gitlab, ReportFormat.html):
+        raise GateError(f"--format {output_format} needs the findings: give IMAGE or --sbom, not --report")
+    started = now_rfc3339()
+    scan, decision = _decide(
         judgement,
         image,
         report,
@@ -172,7 +183,16 @@ def check_command(
         platform,
         insecure_registry,
     )
-    write_decision(decision, output_format, output)
+    if is_report(output_format):
+        finished = now_rfc3339()
+        run = (
+            scan_run_report(scan, decision, started=started, finished=finished)
+            if scan is not None
+            else decision_report(decision, started=started, finished=finished)
+        )
+        write_report(run, output_format, output)
+    else:
+        write_decision(decision, plain_format(output_format), output)
     close_if_failed(decision)
 
 
@@ -187,7 +207,8 @@ def _decide(
     base_image: str | None,
     platform: str | None,
     insecure_registry: list[str] | None,
-) -> Decision:
+) -> tuple[Scan | None, Decision]:
+    """The scan the decision was taken on (None for a saved report) and the decision."""
     from gate.cli.options import registry_client
     from gate.cli.progress import stage
     from gate.pipeline import ScanOptions, decide, scan_image, scan_sbom
@@ -195,9 +216,8 @@ def _decide(
 
     if report is not None:
         with stage("evaluate policy"):
-            return evaluate(
-                judgement.policy, input_from_report(report), waivers=judgement.waivers, vex=judgement.vex
-            )
+            inputs = input_from_report(report)
+            return None, evaluate(judgement.policy, inputs, waivers=judgement.waivers, vex=judgement.vex)
     options = ScanOptions(
         db_path=db,
         max_db_age=max_db_age,
@@ -213,7 +233,7 @@ def _decide(
         assert image is not None
         scan = scan_image(image, options, client=client, progress=stage)
     with stage("evaluate policy"):
-        return decide(scan, judgement, client=client, platform=platform)
+        return scan, decide(scan, judgement, client=client, platform=platform)
 
 
 def lint_command(
@@ -270,7 +290,7 @@ def vex_command(
     judgement = judgement_from_options(policy, None, waivers, vex, rego, offline=offline)
     if judgement is None:
         raise GateError("give --policy FILE")
-    decision = _decide(
+    _, decision = _decide(
         judgement, image, report, sbom, db, max_db_age, allow_stale_db, None, platform, insecure_registry
     )
     _write_text(json.dumps(openvex_for_waivers(decision, author=author), indent=2) + "\n", output)

@@ -11,12 +11,13 @@ import typer
 from gate.cli.db import AllowStaleOption, DbOption, MaxAgeOption
 from gate.cli.options import (
     BaseImageOption,
-    FormatOption,
     InsecureOption,
     OfflineOption,
     OptionalImageArgument,
     OutputFormat,
     PlatformOption,
+    ReportFormat,
+    ReportFormatOption,
     registry_client,
 )
 from gate.cli.policy import (
@@ -40,7 +41,7 @@ def scan_command(
         typer.Option("--sbom", metavar="FILE", help="Scan the packages of a CycloneDX/SPDX SBOM."),
     ] = None,
     db: DbOption = None,
-    output_format: FormatOption = OutputFormat.table,
+    output_format: ReportFormatOption = ReportFormat.table,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to FILE instead of stdout.")
     ] = None,
@@ -71,12 +72,17 @@ def scan_command(
     the policy is evaluated on the same read of the image and its decision follows the report.
     Exit 0 pass, 1 error, 2 the policy fails.
     """
+    from gate.attest._time import now_rfc3339
     from gate.cli.progress import stage
+    from gate.cli.reports import is_report, plain_format, write_report
     from gate.errors import GateError
-    from gate.pipeline import ScanOptions, decide, scan_image, scan_sbom
+    from gate.pipeline import ScanOptions, decide, scan_image, scan_run_report, scan_sbom
 
     if (image is None) == (sbom is None):
         raise GateError("give exactly one of IMAGE or --sbom FILE")
+    if output_format is ReportFormat.junit and policy is None and fail_on is None:
+        raise GateError("--format junit has one test case per policy rule: give --policy FILE or --fail-on")
+    started = now_rfc3339()
     judgement = judgement_from_options(policy, fail_on, waivers, vex, rego, offline=offline)
     options = ScanOptions(
         scanners=_parse_scanners(scanners, sbom is not None),
@@ -98,7 +104,11 @@ def scan_command(
         with stage("evaluate policy"):
             decision = decide(scan, judgement, client=client, platform=platform)
         report["decision"] = decision.to_json()
-    _write(report, scan.matches, scan.analysis, output_format, output, decision)
+    if is_report(output_format):
+        run = scan_run_report(scan, decision, started=started, finished=now_rfc3339())
+        write_report(run, output_format, output)
+    else:
+        _write(report, scan.matches, scan.analysis, plain_format(output_format), output, decision)
     if decision is not None:
         close_if_failed(decision)
 

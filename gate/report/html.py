@@ -112,14 +112,15 @@ def _table(
     header: Sequence[str], rows: Iterable[Sequence[str]], *, id_: str = "", search: Sequence[str] = ()
 ) -> str:
     """Cells are HTML already escaped by the caller; ``search`` gives each row's search text."""
-    head = "".join(f"<th>{_e(name)}</th>" for name in header)
+    names = "".join(f"<th>{_e(name)}</th>" for name in header)
+    head = f"<thead><tr>{names}</tr></thead>" if any(header) else ""
     body = []
     texts = list(search)
     for index, row in enumerate(rows):
         attribute = f' data-search="{_e(texts[index].lower())}"' if texts else ""
         body.append(f"<tr{attribute}>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>")
     ident = f' id="{id_}"' if id_ else ""
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table{ident}>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
 def _overview(report: RunReport) -> list[str]:

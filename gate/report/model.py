@@ -91,6 +91,22 @@ class RunReport:
         return transport + (rest[:colon] if colon > rest.rfind("/") else rest)
 
 
+def decision_report(decision: Decision, *, started: str, finished: str) -> RunReport:
+    """A decision taken on a saved scan report: the findings themselves are not at hand."""
+    platform = PlatformReport(
+        platform="",
+        digest=decision.target.get("digest", ""),
+        catalog=Catalog((), None),
+        findings=(),
+        analysis=None,
+        database=None,
+        base=None,
+        decision=decision,
+    )
+    reference = decision.target.get("reference") or decision.target.get("report", "")
+    return RunReport(reference, platform.digest, (platform,), started, finished, signing="not signed")
+
+
 def severity_label(severity: Severity | None) -> str:
     return (severity or Severity.UNKNOWN).label
 
