@@ -11,7 +11,13 @@ Python packages (the benchmark's ~100 packages per image).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from gate.attest import types
@@ -28,6 +34,7 @@ from gate.sign.keys import SigningKey
 from tests.signed_images import vsa
 
 OS_RELEASE = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
+DASK = Path(sys.executable).with_name("dask")
 FAMILIES = {"old-glibc": "2.36-9+deb12u2", "new-glibc": "2.36-9+deb12u3"}
 
 
@@ -101,3 +108,41 @@ def signed_fleet(
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         references = pool.map(lambda name: signed_fleet_image(host, name, key, sboms[names[name]]), names)
         return dict(zip(references, names.values(), strict=True))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Cluster:
+    """``dask scheduler`` and ``dask worker`` processes on 127.0.0.1, each worker with its own cache."""
+
+    def __init__(self, work: Path, workers: int = 2) -> None:
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.scheduler = self._start(work / "scheduler.log", "scheduler", "--host", "127.0.0.1",
+                                     "--port", self.address.rsplit(":", 1)[1], "--no-dashboard")  # fmt: skip
+        self.workers = [
+            self._start(work / f"worker{n}.log", "worker", self.address, "--nthreads", "1", "--no-nanny",
+                        "--no-dashboard", "--name", f"w{n}", env={"XDG_CACHE_HOME": str(work / f"cache{n}")})
+            for n in range(workers)
+        ]  # fmt: skip
+        self._wait_for_workers(workers)
+
+    def _start(self, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with log.open("wb") as out:
+            return subprocess.Popen([str(DASK), *args], stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **(env or {})})  # fmt: skip
+
+    def _wait_for_workers(self, count: int) -> None:
+        import distributed
+
+        with distributed.Client(self.address, timeout=30) as client:
+            client.wait_for_workers(count, timeout=60)
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.scheduler]:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait(timeout=30)

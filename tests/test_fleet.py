@@ -10,13 +10,8 @@ the local process pool, even when one of its workers is killed mid-run.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,13 +26,12 @@ from gate.image.manifest import OCI_MANIFEST, canonical_json
 from gate.image.reference import parse_registry_reference
 from gate.sign.keys import generate_signing_key
 from gate.vulndb.oci import DIGEST_ANNOTATION, push_db
-from tests.fleet_images import family_sboms, signed_fleet, signed_fleet_image
+from tests.fleet_images import Cluster, family_sboms, free_port, signed_fleet, signed_fleet_image
 from tests.servers import RegistryServer
 from tests.test_cli import run_gate
 from tests.test_verify_policy import POLICY, database
 
 FLEET_SIZE = 120  # 200 took about 55 s to sign and push on the shared 2-core machine
-DASK = Path(sys.executable).with_name("dask")
 
 
 class Fleet:
@@ -87,44 +81,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         yield Fleet(registry, work)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Cluster:
-    """``dask scheduler`` and ``dask worker`` processes on 127.0.0.1, each worker with its own cache."""
-
-    def __init__(self, work: Path, workers: int = 2) -> None:
-        self.address = f"tcp://127.0.0.1:{_free_port()}"
-        self.scheduler = self._start(work / "scheduler.log", "scheduler", "--host", "127.0.0.1",
-                                     "--port", self.address.rsplit(":", 1)[1], "--no-dashboard")  # fmt: skip
-        self.workers = [
-            self._start(work / f"worker{n}.log", "worker", self.address, "--nthreads", "1", "--no-nanny",
-                        "--no-dashboard", "--name", f"w{n}", env={"XDG_CACHE_HOME": str(work / f"cache{n}")})
-            for n in range(workers)
-        ]  # fmt: skip
-        self._wait_for_workers(workers)
-
-    def _start(self, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        with log.open("wb") as out:
-            return subprocess.Popen([str(DASK), *args], stdout=out, stderr=subprocess.STDOUT,
-                                    env={**os.environ, **(env or {})})  # fmt: skip
-
-    def _wait_for_workers(self, count: int) -> None:
-        import distributed
-
-        with distributed.Client(self.address, timeout=30) as client:
-            client.wait_for_workers(count, timeout=60)
-
-    def stop(self) -> None:
-        for process in [*self.workers, self.scheduler]:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            process.wait(timeout=30)
-
-
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     started = Cluster(tmp_path)
@@ -166,7 +122,7 @@ def test_unsigned_foreign_and_sbomless_images_are_unverified_with_their_reason(f
 
 
 def test_malformed_line_and_unreachable_image_are_error_rows_not_a_crash(fleet: Fleet) -> None:
-    closed = _free_port()
+    closed = free_port()
     lines = ["# comment", "", "Not A Reference!!", f"127.0.0.1:{closed}/gone/app:v1", fleet.fresh]
     entries = images_from_lines(lines)
     assert isinstance(entries[0], BadEntry) and entries[0].reason.startswith("line 3:")
@@ -241,7 +197,7 @@ def test_cli_single_errors_exit_1(fleet: Fleet, fake_registry: object) -> None:
 
     started = time.monotonic()
     no_scheduler = run_gate(*args, "--images", str(fleet.list_file), "--db-ref", fleet.db_ref,
-                            "--scheduler", f"tcp://127.0.0.1:{_free_port()}",
+                            "--scheduler", f"tcp://127.0.0.1:{free_port()}",
                             "--format", "jsonl")  # fmt: skip
     assert no_scheduler.returncode == 1 and "cannot reach the Dask scheduler" in no_scheduler.stderr
     assert no_scheduler.stdout == "" and time.monotonic() - started < 60

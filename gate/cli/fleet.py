@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gate.cli.db import DbOption
+from gate.cli.db import AllowStaleOption, DbOption, MaxAgeOption
 from gate.cli.options import InsecureOption
 from gate.cli.verify import (
     GithubOption,
@@ -68,6 +68,8 @@ def rescan_command(
             "and verified; required with --scheduler.",
         ),
     ] = None,
+    max_db_age: MaxAgeOption = "5d",
+    allow_stale_db: AllowStaleOption = False,
     key: PublicKeyOption = None,
     certificate_identity: IdentityOption = None,
     certificate_identity_regexp: IdentityRegexpOption = None,
@@ -107,8 +109,7 @@ def rescan_command(
 
     spec = _spec(
         policy,
-        db,
-        db_ref,
+        (db, db_ref, max_db_age, allow_stale_db),
         insecure_registry,
         dict(
             keys=key,
@@ -145,12 +146,16 @@ def rescan_command(
 
 
 def _spec(
-    policy: Path, db: Path | None, db_ref: str | None, insecure: list[str] | None, trust: dict
+    policy: Path,
+    database: tuple[Path | None, str | None, str, bool],
+    insecure: list[str] | None,
+    trust: dict,
 ) -> RescanSpec:
     from gate.fleet import RescanSpec, TrustSpec
     from gate.verify.trust import build_trust
     from gate.vulndb import resolve_db_path
 
+    db, db_ref, max_db_age, allow_stale_db = database
     if db is not None and db_ref is not None:
         raise GateError("give --db or --db-ref, not both")
     built = build_trust(**trust)  # validates the flags here, once, with their messages
@@ -174,6 +179,8 @@ def _spec(
         db_path=None if db_ref else str(resolve_db_path(db).resolve()),
         db_ref=db_ref,
         insecure_hosts=tuple(insecure or ()),
+        max_db_age=max_db_age,
+        allow_stale_db=allow_stale_db,
     )
 
 

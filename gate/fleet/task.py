@@ -28,6 +28,7 @@ from gate.verify import ImageAtRest, accepted_attestations, open_at_rest, verify
 from gate.verify.evidence import Evidence, predicate_of
 from gate.verify.requirements import summarise_vsa
 from gate.verify.trust import Trust
+from gate.vulndb.status import check_fresh
 from gate.vulndb.store import VulnDB
 
 PASS, FAIL, UNVERIFIED = "pass", "fail", "unverified"
@@ -64,6 +65,8 @@ class RescanSpec:
     db_path: str | None = None
     db_ref: str | None = None
     insecure_hosts: tuple[str, ...] = ()
+    max_db_age: str = "5d"
+    allow_stale_db: bool = False
 
     @property
     def key(self) -> str:
@@ -123,7 +126,9 @@ def worker_state(spec: RescanSpec, db_path: Path) -> WorkerState:
             policy_file.write_bytes(spec.policy_text)
             policy = load_policy(policy_file)
         client = RegistryClient(transport=Transport(insecure_hosts=spec.insecure_hosts))
-        _STATES[spec.key] = WorkerState(spec.trust.build(), policy, VulnDB.open(db_path), client)
+        db = VulnDB.open(db_path)
+        check_fresh(db, spec.max_db_age, allow_stale=spec.allow_stale_db)  # a stale DB is no answer
+        _STATES[spec.key] = WorkerState(spec.trust.build(), policy, db, client)
     return _STATES[spec.key]
 
 
