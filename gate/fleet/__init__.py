@@ -14,7 +14,7 @@ pool or on a Dask cluster (:mod:`gate.fleet.executors`); results stream back as 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gate.errors import GateError
 from gate.fleet.executors import cached_db, default_workers, run_cluster, run_local
@@ -63,8 +63,6 @@ def rescan(
 
 
 def _with_local_db(spec: RescanSpec) -> RescanSpec:
-    from dataclasses import replace
-
     return replace(spec, db_path=str(cached_db(spec.db_ref or "")), db_ref=None)
 
 
