@@ -85,13 +85,22 @@ def main() -> None:
                 dask_peak = cluster_peak_mib(cluster)
             finally:
                 cluster.stop()
-    assert local == remote, "the local pool and the cluster disagree"
+            report(args, local == remote, (local_s, local_peak), (dask_s, dask_peak))
+            # (removing the registry's thousands of files can take a while on a busy disk)
+
+
+def report(
+    args: argparse.Namespace, same: bool, local: tuple[float, float], dask: tuple[float, float]
+) -> None:
+    assert same, "the local pool and the cluster disagree"
+    (local_s, local_peak), (dask_s, dask_peak) = local, dask
     n = args.images
     print(f"\n{n} signed images, ~{args.packages} packages each, 2 shared cores\n")
     print("| executor | seconds | images/s | peak RSS per worker (MiB) | vs local |")
     print("|---|---:|---:|---:|---:|")
     print(f"| local pool, 2 processes | {local_s:.1f} | {n / local_s:.0f} | {local_peak:.0f} | 1.00 |")
     print(f"| Dask, 2 workers | {dask_s:.1f} | {n / dask_s:.0f} | {dask_peak:.0f} | {dask_s / local_s:.2f} |")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
