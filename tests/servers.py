@@ -924,16 +924,21 @@ class _ProxyHandler(_QuietHandler):
 
 # --------------------------------------------------------------------------- fault injection
 
-FAULTS = ("503", "429", "reset", "reset-after-forward", "truncate", "corrupt", "slow")
+FAULTS = (
+    "503", "429", "reset", "reset-after-forward", "truncate", "corrupt", "slow", "slow-body", "lying-digest",
+)  # fmt: skip
+LIE = "sha256:" + hashlib.sha256(b"a digest the registry made up").hexdigest()
 
 
 class FaultyProxy:
     """Forwards to a real registry, injecting a fault into a ``rate`` share of requests.
 
-    Faults (:data:`FAULTS`): 503 and 429 (``Retry-After: 0``) answered without forwarding; a
+    Faults (:data:`FAULTS`): 503 and 429 (``Retry-After: 1``) answered without forwarding; a
     reset before forwarding and one after (the registry acted, the client never hears);
     a truncated body (the full ``Content-Length``, half the bytes); a corrupted body (one byte
-    flipped: the digest check must catch it); a slow answer. Seeded, so a run is reproducible.
+    flipped: the digest check must catch it); a slow answer; a body dripped in four pieces;
+    a lying ``Docker-Content-Digest`` (on HEADs, GETs and PUTs alike). Seeded, so a run is
+    reproducible.
     ``injected`` counts each fault.
     """
 
@@ -978,7 +983,7 @@ class _FaultyHandler(_QuietHandler):
         body = self.read_body()
         fault = proxy.draw()
         if fault in ("503", "429"):
-            self.send(int(fault), b'{"errors":[]}', {"Retry-After": "0"} if fault == "429" else {})
+            self.send(int(fault), b'{"errors":[]}', {"Retry-After": "1"} if fault == "429" else {})
             return
         if fault == "reset":
             self.close_connection = True
@@ -1007,6 +1012,19 @@ class _FaultyHandler(_QuietHandler):
             answered["Content-Length"] = str(len(content))
             content = content[: len(content) // 2]
             self.close_connection = True
+        if fault == "lying-digest" and "Docker-Content-Digest" in answered:
+            answered["Docker-Content-Digest"] = LIE
+        if fault == "slow-body" and self.command == "GET" and content:
+            self.send_response(answer.status_code)
+            for key, value in {**answered, "Content-Length": str(len(content))}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            quarter = max(len(content) // 4, 1)
+            for start in range(0, len(content), quarter):
+                self.wfile.write(content[start : start + quarter])
+                self.wfile.flush()
+                time.sleep(0.02)
+            return
         self.send(answer.status_code, content, answered)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any

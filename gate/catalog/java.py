@@ -23,9 +23,11 @@ Unknown; the packages found before that point are kept (:class:`gate.catalog.Par
 from __future__ import annotations
 
 import io
+import lzma
 import re
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from packageurl import PackageURL
@@ -194,6 +196,13 @@ def _names_archive(poms: list[Coordinates], file_name: str) -> bool:
     return len(poms) == 1 or any(stem == p.artifact or stem.startswith(p.artifact + "-") for p in poms)
 
 
+# what zipfile lets through from a damaged or unusual member: its decompressors' own errors too
+_UNREADABLE_MEMBER = (
+    zipfile.BadZipFile, zlib.error, lzma.LZMAError,
+    NotImplementedError, RuntimeError, ValueError, EOFError, OSError,
+)  # fmt: skip
+
+
 def read_member(
     archive: zipfile.ZipFile, member: zipfile.ZipInfo, archive_path: str, budget: Budget, limit: int
 ) -> bytes:
@@ -202,7 +211,7 @@ def read_member(
     try:
         with archive.open(member) as stream:
             data = stream.read(allowed + 1)
-    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, EOFError, OSError) as error:
+    except _UNREADABLE_MEMBER as error:
         raise ValueError(f"{archive_path}!/{member.filename}: cannot be read: {error}") from error
     if len(data) > allowed:
         bound = f"the {limit}-byte limit" if allowed == limit else f"the {allowed} bytes left to inflate"
