@@ -50,7 +50,7 @@ from gate.image.manifest import (
 )
 from gate.image.reference import LayoutRef, RegistryRef, parse_reference
 from gate.image.registry import RegistryClient
-from gate.image.store import MERGE_ATTEMPTS, Store, confirmed, merge_pause
+from gate.image.store import MERGE_ATTEMPTS, Store, add_fallback_referrer, confirmed, merge_pause
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,23 @@ def publish(
     if signature is not None:
         tag = signature_tag(digest)
         published.append(update_cosign_tag(target.store, tag, [signature], duplicate=duplicate_signature))
+    relist_lost_referrers(target, [item.digest for item in published if item.kind == "referrer"])
     return published
+
+
+def relist_lost_referrers(target: Target, digests: list[str]) -> None:
+    """Add again any referrer of ours that a racing writer dropped from the fallback index.
+
+    Seconds after our own confirmed update, a writer that read the index before it has long
+    written; one more look closes most of what the settle time leaves open (docs/security.md).
+    """
+    if not digests:
+        return
+    listed = {entry.digest for entry in target.store.referrers(target.subject.digest)}
+    for digest in digests:
+        if digest not in listed:
+            logger.info("referrer %s was dropped from the referrers index; adding it again", digest)
+            add_fallback_referrer(target.store, target.store.get_document(digest))
 
 
 def update_cosign_tag(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,9 @@ class RegistryClient:
                 host=origin.split("://", 1)[1], transport=self.transport, referred_by=registry
             )
         return self._auth[key]
+
+
+RACED_PUT_ATTEMPTS = 3  # distribution refuses a manifest PUT racing another one (DIGEST_INVALID)
 
 
 @dataclass
@@ -246,14 +250,21 @@ class RegistryRepository:
         """PUT a manifest or index by tag (or by digest) and keep the referrers index current."""
         parsed = as_document(document, media_type)
         reference = tag or parsed.digest
-        response = self._send(
-            "PUT",
-            f"manifests/{reference}",
-            body=parsed.raw,
-            push=True,
-            headers={"Content-Type": parsed.media_type},
-        )
-        self._raise_for_status(response, f"manifest {reference}", expected=(201,))
+        for attempt in range(1, RACED_PUT_ATTEMPTS + 1):
+            response = self._send(
+                "PUT",
+                f"manifests/{reference}",
+                body=parsed.raw,
+                push=True,
+                headers={"Content-Type": parsed.media_type},
+            )
+            try:
+                self._raise_for_status(response, f"manifest {reference}", expected=(201,))
+                break
+            except RacedWriteError:
+                if attempt == RACED_PUT_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt)  # the same bytes again: the racing write is done by then
         returned = response.headers.get("Docker-Content-Digest")
         if returned and returned != parsed.digest:
             raise IntegrityError(
