@@ -184,6 +184,11 @@ def test_cli_jsonl_exit_codes_and_cve_filter(fleet: Fleet) -> None:
     assert only.returncode == 2
     assert only.stdout.count("| fail |") == len(fleet.old) and "| pass |" not in only.stdout
 
+    listed = ("--images", str(fleet.list_file))
+    page = run_gate(*args, *listed, *today, "--cve", "DSA-5514-1", "--format", "html")
+    assert page.returncode == 2 and page.stdout.startswith("<!DOCTYPE html>")
+    assert page.stdout.count('<tr class="fail">') == len(fleet.old) and "default-src 'none'" in page.stdout
+
     clean = run_gate(*args, "--registry", f"{fleet.registry.host}/fleet", "--db", str(fleet.then_db))
     assert clean.returncode == 0, clean.stdout[-2000:] + clean.stderr
     assert f"{FLEET_SIZE} images: 0 fail, 0 unverified, {FLEET_SIZE} pass" in clean.stdout

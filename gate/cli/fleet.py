@@ -37,6 +37,7 @@ class FleetFormat(enum.StrEnum):
     table = "table"
     jsonl = "jsonl"
     markdown = "markdown"
+    html = "html"
 
 
 @fleet_app.command("rescan")
@@ -198,9 +199,11 @@ def _render(results: list[ImageResult], output_format: FleetFormat) -> None:
         lines = [json.dumps(result.to_json(), sort_keys=True) for result in results]
         sys.stdout.write("".join(line + "\n" for line in lines))
         return
-    from gate.cli.render_fleet import render_fleet_markdown, render_fleet_table
+    from gate.cli.render_fleet import render_fleet_html, render_fleet_markdown, render_fleet_table
 
     if output_format is FleetFormat.markdown:
         render_fleet_markdown(results)
+    elif output_format is FleetFormat.html:
+        render_fleet_html(results)
     else:
         render_fleet_table(results)

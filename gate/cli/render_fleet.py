@@ -1,7 +1,8 @@
-"""Table and Markdown for `gate fleet rescan` (affected and failing images first)."""
+"""Table, Markdown and HTML for `gate fleet rescan` (affected and failing images first)."""
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 import typer
@@ -52,6 +53,47 @@ def render_fleet_markdown(results: list[ImageResult]) -> None:
         )
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     typer.echo("\n".join(lines))
+
+
+# one self-contained page for CI artifacts: no script, no external request, every value escaped
+HTML_HEAD = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>gate fleet rescan</title>
+<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px}
+.fail{background:#fdd}.unverified{background:#ffd}</style></head><body>"""
+
+
+def render_fleet_html(results: list[ImageResult]) -> None:
+    header = ("verdict", "image", "digest", "signed", "new findings", "known exploited", "reason")
+    rows = [
+        f'<tr class="{html.escape(r.verdict)}">'
+        + "".join(
+            f"<td>{html.escape(escape_control(cell))}</td>"
+            for cell in (
+                r.verdict,
+                r.reference,
+                r.digest or "-",
+                r.signed_verdict or "-",
+                ", ".join(r.new_findings) or "-",
+                ", ".join(r.known_exploited) or "-",
+                r.reason,
+            )
+        )
+        + "</tr>"
+        for r in results
+    ]
+    typer.echo(
+        "\n".join(
+            [
+                HTML_HEAD,
+                f"<h1>{html.escape(_summary(results))}</h1>",
+                "<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>",
+                *rows,
+                "</table></body></html>",
+            ]
+        )
+    )
 
 
 def _summary(results: list[ImageResult]) -> str:
