@@ -251,3 +251,17 @@ def test_a_worker_killed_mid_run_still_yields_the_complete_set(fleet: Fleet, clu
     assert victim.poll() is not None  # it was killed while batches were still running
     assert len(results) == FLEET_SIZE + 3
     assert _as_set(results) == expected
+
+
+def test_a_stale_database_is_one_error_not_a_pass(fleet: Fleet) -> None:
+    from dataclasses import replace
+
+    from gate.errors import GateError
+
+    time.sleep(1.1)  # the database was built at least a second ago
+    stale = replace(fleet.spec(), max_db_age="1s")
+    with pytest.raises(GateError, match="more than --max-db-age 1s"):
+        list(rescan(images_from_lines([fleet.fresh]), stale, RescanOptions(workers=1)))
+    allowed = replace(stale, allow_stale_db=True)
+    [result] = rescan(images_from_lines([fleet.fresh]), allowed, RescanOptions(workers=1))
+    assert result.verdict == "pass"
