@@ -10,6 +10,7 @@ Static checks (check-jsonschema's vendored GitHub schemas, zizmor) run offline.
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -196,3 +197,34 @@ def test_readme_shows_the_example_workflow() -> None:
     readme = (ROOT / "README.md").read_text()
     example = (ROOT / "examples" / "github-workflow.yml").read_text()
     assert f"```yaml\n{example}```" in readme
+
+
+def test_registry_credentials_reach_gate_in_a_private_auth_file_only(tmp_path: Path) -> None:
+    """The gate step alone, with a stand-in for the gate binary that shows what it was given."""
+    import yaml
+
+    (step,) = [s for s in yaml.safe_load(GATE_ACTION.read_text())["runs"]["steps"] if s.get("id") == "gate"]
+    stand_in = tmp_path / "gate"
+    stand_in.write_text(
+        '#!/bin/bash\necho "ARGS: $*"; stat -c %a "$REGISTRY_AUTH_FILE"; cat "$REGISTRY_AUTH_FILE"\n'
+    )
+    stand_in.chmod(0o755)
+    (tmp_path / "step.sh").write_text(step["run"])
+    env = {name: "" for name in step["env"]} | clean_env() | {
+        "GATE": str(stand_in), "IN_IMAGE": "ghcr.io/acme/app@sha256:" + "a" * 64, "IN_POLICY": "p.yaml",
+        "IN_SIGN": "true", "IN_KEYLESS": "true", "REGISTRY_USERNAME": "robot", "REGISTRY_PASSWORD": 'se"cret',
+        "RUNNER_TEMP": str(tmp_path), "GITHUB_OUTPUT": str(tmp_path / "output"),
+    }  # fmt: skip
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(tmp_path / "step.sh")],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert '::add-mask::se"cret' in result.stdout
+    assert "--keyless" in result.stdout and 'se"cret' not in result.stdout.split("ARGS:")[1].split("\n")[0]
+    auths = json.loads(result.stdout.strip().splitlines()[-1])["auths"]
+    assert list(auths) == ["ghcr.io"]
+    assert base64.b64decode(auths["ghcr.io"]["auth"]).decode() == 'robot:se"cret'
+    assert "600" in result.stdout
+    assert not list(tmp_path.glob("gate-auth.*"))  # removed after the run
+    assert (tmp_path / "output").read_text() == "exit-code=0\n"
