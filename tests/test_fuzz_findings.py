@@ -39,3 +39,13 @@ def test_lockfile_that_is_not_yaml_is_a_damaged_file_not_a_yaml_error(name: str)
     with pytest.raises(ValueError, match="is not valid YAML") as caught:
         list(npm.pnpm_packages(text) if name == "pnpm-lock.yaml" else npm.yarn_berry_packages(text))
     assert type(caught.value) is ValueError  # not a yaml.YAMLError
+
+
+def test_osv_range_whose_type_is_a_list_is_an_invalid_record() -> None:
+    record = {
+        "id": "X-2",
+        "modified": "2024-01-01T00:00:00Z",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "x"}, "ranges": [{"type": ["ECOSYSTEM"]}]}],
+    }
+    with pytest.raises(InvalidRecord, match="unknown type"):
+        parse_record(record)

@@ -148,7 +148,7 @@ def _check_range(range_: object, where: str, warnings: list[str]) -> None:
     if not isinstance(range_, dict):
         raise InvalidRecord(f"{where} is not an object")
     kind = range_.get("type")
-    if kind not in RANGE_TYPES:
+    if not isinstance(kind, str) or kind not in RANGE_TYPES:
         raise InvalidRecord(f"{where} has unknown type {str(kind)[:20]!r}")
     if kind == "GIT" and not isinstance(range_.get("repo"), str):
         raise InvalidRecord(f"{where}: a GIT range needs a repo")

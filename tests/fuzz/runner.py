@@ -114,7 +114,7 @@ STATS = re.compile(r"#(\d+)\s+(?:pulse|NEW|REDUCE|DONE|INITED)")
 
 
 def run_in_subprocess(
-    name: str, *, seconds: int, runs: int = -1, artifacts: Path | None = None
+    name: str, *, seconds: int, runs: int = -1, artifacts: Path | None = None, seed: int = 0
 ) -> FuzzResult:
     """Fuzz one target in a child process (libFuzzer ends its process when done or on a crash)."""
     artifacts = artifacts or Path(tempfile.gettempdir()) / "gate-fuzz-artifacts"
@@ -122,7 +122,7 @@ def run_in_subprocess(
     command = [
         sys.executable, "-m", "tests.fuzz.runner", name,
         f"-max_total_time={seconds}", f"-runs={runs}", f"-artifact_prefix={artifacts}/{name}-",
-        "-print_final_stats=1",
+        "-print_final_stats=1", f"-seed={seed}",  # 0: a random seed; CI passes a fixed one
     ]  # fmt: skip
     completed = subprocess.run(
         command,

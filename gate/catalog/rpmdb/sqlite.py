@@ -32,7 +32,7 @@ def read_blobs(data: bytes) -> list[bytes]:
             raise RpmDbError(f"cannot open the rpm sqlite database: {error}") from error
         try:
             return _query(connection, total_limit=len(data))
-        except sqlite3.Error as error:
+        except (sqlite3.Error, UnicodeDecodeError) as error:  # text that is not UTF-8: a damaged schema
             raise RpmDbError(f"cannot read the rpm sqlite database: {error}") from error
         finally:
             connection.close()
