@@ -265,3 +265,17 @@ def test_a_stale_database_is_one_error_not_a_pass(fleet: Fleet) -> None:
     allowed = replace(stale, allow_stale_db=True)
     [result] = rescan(images_from_lines([fleet.fresh]), allowed, RescanOptions(workers=1))
     assert result.verdict == "pass"
+
+
+def test_a_cluster_without_workers_is_an_error_not_a_hang(fleet: Fleet, tmp_path: Path) -> None:
+    from gate.errors import GateError
+
+    empty = Cluster(tmp_path, workers=0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(GateError, match="no worker"):
+            list(rescan(images_from_lines([fleet.fresh]), fleet.spec(db_ref=fleet.db_ref),
+                        RescanOptions(scheduler=empty.address)))  # fmt: skip
+        assert time.monotonic() - started < 90
+    finally:
+        empty.stop()

@@ -25,6 +25,7 @@ from gate.fleet.task import ImageResult, RescanSpec, rescan_batch
 from gate.vulndb.oci import pull_db
 
 CONNECT_TIMEOUT = 10.0
+WORKERLESS_WAIT = 30.0  # seconds without a finished batch before checking that workers remain
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def run_cluster(
         yield from scheduled(
             batches,
             lambda batch: client.submit(run_batch_on_worker, batch, spec, pure=False, retries=2),
-            lambda futures: set(distributed.wait(list(futures), return_when="FIRST_COMPLETED").done),
+            lambda futures: _first_done(client, futures),
             _cluster_result,
             cap,
         )
@@ -145,6 +146,19 @@ def _reachable(scheduler: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
     except OSError as error:
         raise GateError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+
+
+def _first_done(client: Any, futures: set[Any]) -> set[Any]:
+    """The finished futures; an error, not a hang, when the cluster has no worker left to run them."""
+    import distributed
+
+    while True:
+        try:
+            done = distributed.wait(list(futures), timeout=WORKERLESS_WAIT, return_when="FIRST_COMPLETED")
+            return set(done.done)
+        except TimeoutError:
+            if not client.scheduler_info().get("workers"):
+                raise GateError(f"the Dask cluster has had no worker for {WORKERLESS_WAIT:.0f}s") from None
 
 
 def _cluster_result(future: Any) -> BatchOutcome:
