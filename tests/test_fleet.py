@@ -27,7 +27,7 @@ from gate.image.reference import parse_registry_reference
 from gate.sign.keys import generate_signing_key
 from gate.vulndb.oci import DIGEST_ANNOTATION, push_db
 from tests.fleet_images import Cluster, family_sboms, free_port, signed_fleet, signed_fleet_image
-from tests.servers import RegistryServer
+from tests.servers import FakeRegistry, RegistryServer
 from tests.test_cli import run_gate
 from tests.test_verify_policy import POLICY, database
 
@@ -194,9 +194,9 @@ def test_cli_jsonl_exit_codes_and_cve_filter(fleet: Fleet) -> None:
     assert f"{FLEET_SIZE} images: 0 fail, 0 unverified, {FLEET_SIZE} pass" in clean.stdout
 
 
-def test_cli_single_errors_exit_1(fleet: Fleet, fake_registry: object) -> None:
+def test_cli_single_errors_exit_1(fleet: Fleet, fake_registry: FakeRegistry) -> None:
     args = ("fleet", "rescan", "--policy", str(fleet.policy), "--key", str(fleet.public_key))
-    no_catalog = run_gate(*args, "--registry", fake_registry.host, "--db", str(fleet.today_db))  # type: ignore[attr-defined]
+    no_catalog = run_gate(*args, "--registry", fake_registry.host, "--db", str(fleet.today_db))
     assert no_catalog.returncode == 1 and "no /v2/_catalog" in no_catalog.stderr
     assert no_catalog.stdout == ""
 
