@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from gate.policy.load import load_policy
@@ -18,11 +19,11 @@ def _policy_seeds() -> list[bytes]:
     return [path.read_bytes() for path in paths]
 
 
-def _load_from_file(data: bytes, name: str, load: object) -> object:
+def _load_from_file(data: bytes, name: str, load: Callable[[Path], object]) -> object:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / name
         path.write_bytes(data)
-        return load(path)  # type: ignore[operator]
+        return load(path)
 
 
 @target("policy-yaml", _policy_seeds)
