@@ -9,6 +9,7 @@ and (``bundles``) one sigstore bundle referrer for each, exactly as ``gate sign`
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from gate.image import RegistryClient
@@ -17,6 +18,7 @@ from gate.image.build import LayerBuilder, build_image
 from gate.image.layout import OciLayout
 from gate.image.manifest import Manifest
 from gate.image.reference import parse_registry_reference
+from gate.image.registry import RegistryRepository
 from gate.image.store import Store, read_fallback_referrers
 from gate.publish import Target
 from gate.sign.keys import generate_signing_key
@@ -27,15 +29,17 @@ from tests.servers import RegistryServer
 WRITERS = 20
 
 
-def _sign_all_at_once(open_store: object, repository: str, digest: str) -> list[KeySigner]:
+def _sign_all_at_once(
+    open_store: Callable[[], OciLayout | RegistryRepository], repository: str, digest: str
+) -> list[KeySigner]:
     signers = [KeySigner(generate_signing_key(), bundles=True) for _ in range(WRITERS)]
     start = threading.Barrier(WRITERS)
     errors: list[BaseException] = []
 
     def write(number: int) -> None:
-        store: Store = open_store()  # type: ignore[operator]
+        store = open_store()
         try:
-            target = Target(store, store.resolve(digest))  # type: ignore[attr-defined]
+            target = Target(store, store.resolve(digest))
             start.wait()
             sign_and_attest(
                 target,
@@ -74,7 +78,7 @@ def test_twenty_parallel_signers_in_a_registry(registry: RegistryServer) -> None
     layer = LayerBuilder().add_file("etc/marker", b"concurrent registry").build()
     digest = build_image([layer]).push(RegistryClient().repository(ref), tag="v1")
 
-    def open_store() -> Store:
+    def open_store() -> RegistryRepository:
         return RegistryClient().repository(ref)
 
     signers = _sign_all_at_once(open_store, f"{registry.host}/concurrent/app", digest)
@@ -85,7 +89,7 @@ def test_twenty_parallel_signers_in_an_oci_layout(tmp_path: Path) -> None:
     layer = LayerBuilder().add_file("etc/marker", b"concurrent layout").build()
     digest = build_image([layer]).push(OciLayout.create(tmp_path / "layout"), tag="v1")
 
-    def open_store() -> Store:
+    def open_store() -> OciLayout:
         return OciLayout.open(tmp_path / "layout")
 
     signers = _sign_all_at_once(open_store, "example.com/concurrent/app", digest)
