@@ -30,7 +30,7 @@ LAYERS: list[set[str]] = [
     {"publish", "tree", "doctor"},
     {"signing", "pipeline"},
     {"verify"},  # re-evaluates the policy on the attested SBOM through the pipeline's matching
-    {"promote"},
+    {"promote", "fleet"},  # fleet: verify + re-evaluation over many images
     {"run"},
     {"sample", "cli"},
     {"__main__"},
