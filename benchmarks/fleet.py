@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -37,11 +38,13 @@ ADVISORIES = HERE.parent / "tests" / "fixtures" / "osv" / "debian"
 
 
 def timed(label: str, entries: list, spec: RescanSpec, options: RescanOptions) -> tuple[float, set[str]]:
+    before = os.getloadavg()[0]  # other work on the shared cores shows here, not in the timing
     started = time.monotonic()
     results = list(rescan(entries, spec, options))
     seconds = time.monotonic() - started
     failing = sum(r.verdict == "fail" for r in results)
-    print(f"{label}: {len(results)} images in {seconds:.1f}s ({failing} fail)", flush=True)
+    load = f"1-min load average {before:.2f} before, {os.getloadavg()[0]:.2f} after"
+    print(f"{label}: {len(results)} images in {seconds:.1f}s ({failing} fail; {load})", flush=True)
     return seconds, {json.dumps(r.to_json(), sort_keys=True) for r in results}
 
 

@@ -10,9 +10,11 @@ Python packages (the benchmark's ~100 packages per image).
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import contextlib
 import dataclasses
+import json
 import os
 import socket
 import subprocess
@@ -23,8 +25,9 @@ from typing import Any
 from gate.attest import types
 from gate.attest.cyclonedx import cyclonedx_predicate
 from gate.image import RegistryClient
+from gate.image.attachments import PREDICATE_TYPE_ANNOTATION, attestation_tag
 from gate.image.build import LayerBuilder, build_image
-from gate.image.manifest import Descriptor
+from gate.image.manifest import OCI_MANIFEST, Descriptor, canonical_json, parse_descriptor
 from gate.image.reference import parse_registry_reference
 from gate.model import Package
 from gate.pipeline import catalog_reference
@@ -89,6 +92,24 @@ def signed_fleet_image(
         signature=cosign.signature_entry(key, subject, target.subject.digest) if sign else None,
     )
     return f"{subject}:v1"
+
+
+def tamper_sbom_attestation(reference: str, old: bytes, new: bytes) -> None:
+    """Rewrite the attested SBOM of ``reference`` (``old`` -> ``new`` in the DSSE payload), keeping
+    the envelope's signature: what someone hiding a vulnerable package would push."""
+    repository = RegistryClient().repository(parse_registry_reference(reference))
+    tag = attestation_tag(repository.resolve(reference.rsplit(":", 1)[1]).digest)
+    manifest = json.loads(repository.get_document(tag).raw)
+    for layer in manifest["layers"]:
+        if layer.get("annotations", {}).get(PREDICATE_TYPE_ANNOTATION) != types.CYCLONEDX:
+            continue
+        envelope = json.loads(repository.read_blob(parse_descriptor(layer, tag), 1 << 20))
+        payload = base64.b64decode(envelope["payload"])
+        assert old in payload, "nothing to tamper with"
+        envelope["payload"] = base64.b64encode(payload.replace(old, new)).decode()
+        pushed = repository.push_blob(json.dumps(envelope).encode())
+        layer.update(digest=pushed.digest, size=pushed.size)
+    repository.push_manifest(canonical_json(manifest), media_type=OCI_MANIFEST, tag=tag)
 
 
 def signed_fleet(

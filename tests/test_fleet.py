@@ -1,8 +1,9 @@
 """`gate fleet rescan`: which of many signed images does an advisory added after signing hit?
 
-A real registry holds 120 images signed and attested with gate's library (tests/fleet_images.py),
+A real registry holds 200 images signed and attested with gate's library (tests/fleet_images.py),
 one in ten with the glibc that DSA-5514-1 (CVE-2023-4911) affects, plus an unsigned one, one
-signed by another key, and one whose only attestation is a VSA (no SBOM). The images were signed
+signed by another key, one whose only attestation is a VSA (no SBOM) and one whose attested SBOM
+was rewritten after signing to hide its vulnerable glibc. The images were signed
 while the database knew only DSA-5523-1; today's database adds DSA-5514-1. A real Dask cluster
 (`dask scheduler` and two `dask worker` processes on 127.0.0.1) must give the same result set as
 the local process pool, even when one of its workers is killed mid-run.
@@ -10,8 +11,13 @@ the local process pool, even when one of its workers is killed mid-run.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import pty
+import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +32,21 @@ from gate.image.manifest import OCI_MANIFEST, canonical_json
 from gate.image.reference import parse_registry_reference
 from gate.sign.keys import generate_signing_key
 from gate.vulndb.oci import DIGEST_ANNOTATION, push_db
-from tests.fleet_images import Cluster, family_sboms, free_port, signed_fleet, signed_fleet_image
+from tests.fleet_images import (
+    FAMILIES,
+    Cluster,
+    family_sboms,
+    free_port,
+    signed_fleet,
+    signed_fleet_image,
+    tamper_sbom_attestation,
+)
 from tests.servers import FakeRegistry, RegistryServer
-from tests.test_cli import run_gate
+from tests.test_cli import GATE, run_gate
 from tests.test_verify_policy import POLICY, database
 
-FLEET_SIZE = 120  # 200 took about 55 s to sign and push on the shared 2-core machine
+FLEET_SIZE = 200
+ODD = 4  # unsigned, foreign key, no SBOM, tampered SBOM
 
 
 class Fleet:
@@ -49,7 +64,9 @@ class Fleet:
         self.unsigned = signed_fleet_image(host, "odd/unsigned", self.key, sboms["new-glibc"], sign=False)
         self.foreign = signed_fleet_image(host, "odd/foreign-key", other, sboms["new-glibc"])
         self.no_sbom = signed_fleet_image(host, "odd/no-sbom", self.key, None)
-        self.odd = [self.unsigned, self.foreign, self.no_sbom]
+        self.tampered = signed_fleet_image(host, "odd/tampered", self.key, sboms["old-glibc"])
+        tamper_sbom_attestation(self.tampered, FAMILIES["old-glibc"].encode(), FAMILIES["new-glibc"].encode())
+        self.odd = [self.unsigned, self.foreign, self.no_sbom, self.tampered]
         self.then_db = database(work / "then.db", "DSA-5523-1.json")
         self.today_db = database(work / "today.db", "DSA-5523-1.json", "DSA-5514-1.json")
         self.db_ref = "oci://" + push_db(self.today_db, f"{host}/fleet-db/vulns:today")
@@ -118,6 +135,8 @@ def test_unsigned_foreign_and_sbomless_images_are_unverified_with_their_reason(f
     assert "no signature is attached" in results[fleet.unsigned].reason
     assert "no signature by" in results[fleet.foreign].reason
     assert results[fleet.no_sbom].reason == "no SBOM attestation signed by the trust"
+    assert results[fleet.tampered].reason.startswith("no SBOM attestation signed by the trust: att sha256:")
+    assert "does not verify" in results[fleet.tampered].reason
     assert not any(r.error for r in results.values())
 
 
@@ -160,7 +179,7 @@ def test_catalog_pages_are_followed(fleet: Fleet, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(registry_module.RegistryCatalog, "_url", small_pages)
     monkeypatch.setattr(registry_module.RegistryCatalog, "_send_url", recorded)
     repositories = RegistryClient().list_repositories(parse_registry_reference(f"{fleet.registry.host}/x"))
-    assert len(repositories) == len(set(repositories)) >= FLEET_SIZE + 3
+    assert len(repositories) == len(set(repositories)) >= FLEET_SIZE + ODD
     assert len(requested) == -(-len(repositories) // 50) >= 3
     assert all("last=" in url for url in requested[1:])  # the next pages are the ones the Link header named
 
@@ -172,12 +191,14 @@ def test_cli_jsonl_exit_codes_and_cve_filter(fleet: Fleet) -> None:
     result = run_gate(*args, "--images", str(fleet.list_file), *today, "--format", "jsonl")
     assert result.returncode == 2, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(rows) == FLEET_SIZE + 3
+    assert len(rows) == FLEET_SIZE + ODD
     fields = {"reference", "digest", "verdict", "reason", "signedVerdict", "newFindings", "knownExploited"}
     assert fields <= rows[0].keys()
     assert [r["verdict"] for r in rows[: len(fleet.old)]] == ["fail"] * len(fleet.old)  # affected first
-    progress = result.stderr.count(f"rescan {FLEET_SIZE + 3} images locally")
-    assert "%" in result.stderr and progress >= 5  # one line per 5 % in a log
+    stage = f"gate: rescan {FLEET_SIZE + ODD} images locally"
+    percents = [int(p) for p in re.findall(rf"^{stage}: \d+/\d+ \((\d+)%", result.stderr, re.M)]
+    assert percents == sorted(percents) and len(percents) == 20 and percents[-1] == 100  # a line per 5 %
+    assert "\x1b" not in result.stderr and "\u2501" not in result.stderr  # no bar, no escapes in a log
 
     only = run_gate(*args, "--registry", f"{fleet.registry.host}/fleet", "--db", str(fleet.today_db),
                     "--cve", "CVE-2023-4911", "--format", "markdown")  # fmt: skip
@@ -188,10 +209,70 @@ def test_cli_jsonl_exit_codes_and_cve_filter(fleet: Fleet) -> None:
     page = run_gate(*args, *listed, *today, "--cve", "DSA-5514-1", "--format", "html")
     assert page.returncode == 2 and page.stdout.startswith("<!DOCTYPE html>")
     assert page.stdout.count('<tr class="fail">') == len(fleet.old) and "default-src 'none'" in page.stdout
+    assert page.stdout.count('<tr class="unverified">') == ODD  # the advisory may hit them: still shown
 
     clean = run_gate(*args, "--registry", f"{fleet.registry.host}/fleet", "--db", str(fleet.then_db))
     assert clean.returncode == 0, clean.stdout[-2000:] + clean.stderr
     assert f"{FLEET_SIZE} images: 0 fail, 0 unverified, {FLEET_SIZE} pass" in clean.stdout
+
+
+def test_cli_reads_the_image_list_from_stdin(fleet: Fleet) -> None:
+    chosen = [fleet.fresh, *sorted(fleet.old)[:2], fleet.unsigned]
+    result = subprocess.run(
+        [*GATE, "fleet", "rescan", "--images", "-", "--policy", str(fleet.policy), "--key",
+         str(fleet.public_key), "--db", str(fleet.today_db), "--workers", "1", "--format", "jsonl"],
+        input="# from kubectl\n" + "\n".join(chosen) + "\n", capture_output=True, text=True,
+        env={**os.environ, "NO_COLOR": "1"}, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    verdicts = {row["reference"]: row["verdict"] for row in map(json.loads, result.stdout.splitlines())}
+    assert verdicts == {fleet.fresh: "pass", **dict.fromkeys(sorted(fleet.old)[:2], "fail"),
+                        fleet.unsigned: "unverified"}  # fmt: skip
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run gate with stderr on a real pseudo-terminal (stdout a pipe); the terminal's bytes as text."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal, env=env
+    )
+    os.close(terminal)
+    seen = bytearray()
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError as error:  # EIO: every holder of the terminal has closed it
+            assert error.errno == errno.EIO
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(controller)
+    assert process.stdout is not None
+    stdout = process.stdout.read().decode()
+    return process.wait(timeout=120), stdout, seen.decode(errors="replace")
+
+
+def test_a_terminal_gets_a_live_progress_bar_coloured_unless_no_color(fleet: Fleet) -> None:
+    args = [*GATE, "fleet", "rescan", "--images", str(fleet.list_file), "--policy", str(fleet.policy),
+            "--key", str(fleet.public_key), "--db", str(fleet.today_db), "--workers", "2",
+            "--format", "jsonl"]  # fmt: skip
+    ci = ("NO_COLOR", "FORCE_COLOR", "CI", "GITHUB_ACTIONS", "GITLAB_CI")
+    base = {k: v for k, v in os.environ.items() if k not in ci}
+    base.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
+    colour = re.compile(r"\x1b\[(?:[0-9]*;)*(?:3[0-8]|9[0-7])(?:;[0-9]*)*m")  # SGR: a foreground colour
+
+    code, stdout, terminal = _on_a_terminal(args, base)
+    total = FLEET_SIZE + ODD
+    assert code == 2 and len(stdout.splitlines()) == total  # the results still go to stdout, uncoloured
+    assert "\u2501" in terminal and f"/{total}" in terminal  # rich's bar and its done/total column
+    assert f"rescan {total} images locally" in terminal and "(5%," not in terminal  # a bar, not log lines
+    assert colour.search(terminal), terminal[:500]
+
+    code, stdout, plain = _on_a_terminal(args, {**base, "NO_COLOR": "1"})
+    assert code == 2 and len(stdout.splitlines()) == total
+    assert "\u2501" in plain and f"/{total}" in plain
+    assert not colour.search(plain), plain[:500]
 
 
 def test_cli_single_errors_exit_1(fleet: Fleet, fake_registry: FakeRegistry) -> None:
@@ -229,7 +310,7 @@ def test_cluster_gives_the_local_result_set_and_a_tampered_db_ref_is_one_error(
     entries = images_from_lines(fleet.list_file.read_text().splitlines())
     local = list(rescan(entries, fleet.spec(), RescanOptions(workers=2)))
     remote = list(rescan(entries, fleet.spec(db_ref=fleet.db_ref), RescanOptions(scheduler=cluster.address)))
-    assert len(remote) == FLEET_SIZE + 3
+    assert len(remote) == FLEET_SIZE + ODD
     assert _as_set(remote) == _as_set(local)
 
     args = ("fleet", "rescan", "--policy", str(fleet.policy), "--key", str(fleet.public_key))
@@ -249,7 +330,7 @@ def test_a_worker_killed_mid_run_still_yields_the_complete_set(fleet: Fleet, clu
         if len(results) == 16 and victim.poll() is None:
             victim.send_signal(signal.SIGKILL)
     assert victim.poll() is not None  # it was killed while batches were still running
-    assert len(results) == FLEET_SIZE + 3
+    assert len(results) == FLEET_SIZE + ODD
     assert _as_set(results) == expected
 
 

@@ -80,7 +80,11 @@ def rescan_command(
     trusted_root: TrustedRootOption = None,
     cve: Annotated[
         list[str] | None,
-        typer.Option("--cve", metavar="ID", help="Only images this id (or an alias of it) hits; repeatable."),
+        typer.Option(
+            "--cve",
+            metavar="ID",
+            help="Only images this id (or an alias of it) hits, and unverified ones; repeatable.",
+        ),
     ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", help="Local worker processes [default: the CPU count].")

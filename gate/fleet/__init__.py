@@ -79,9 +79,10 @@ def affected_first(results: Sequence[ImageResult]) -> list[ImageResult]:
 
 
 def narrowed(results: Sequence[ImageResult], ids: Sequence[str]) -> list[ImageResult]:
-    """Only the images one of ``ids`` (vulnerability ids or aliases) hits."""
+    """The images one of ``ids`` (vulnerability ids or aliases) hits, and the unverified ones:
+    without a trusted SBOM nobody can tell that the advisory misses them (fail closed)."""
     wanted = {i.strip().upper() for i in ids}
-    return [r for r in results if wanted & {name.upper() for name in r.findings}]
+    return [r for r in results if r.verdict == UNVERIFIED or wanted & {name.upper() for name in r.findings}]
 
 
 __all__ = [

@@ -153,7 +153,7 @@ def _reevaluate(reference: str, image: ImageAtRest, evidence: Evidence, state: W
     digest = image.digest
     sboms = accepted_attestations(evidence, (CYCLONEDX, SPDX))
     if not sboms:
-        return ImageResult(reference, digest, UNVERIFIED, "no SBOM attestation signed by the trust")
+        return ImageResult(reference, digest, UNVERIFIED, _no_sbom_reason(evidence))
     try:
         catalog = decode(json.dumps(predicate_of(image.store, sboms[-1])).encode())
     except GateError as error:
@@ -191,6 +191,15 @@ def _reevaluate(reference: str, image: ImageAtRest, evidence: Evidence, state: W
         known_exploited=tuple(exploited),
         findings=tuple(every),
     )
+
+
+def _no_sbom_reason(evidence: Evidence) -> str:
+    """Why no SBOM counts, naming the rejected SBOM attestation (a tampered one) when there is one."""
+    rejected = [f for f in evidence.attestations if not f.accepted and f.predicate_type in (CYCLONEDX, SPDX)]
+    reason = "no SBOM attestation signed by the trust"
+    if rejected:
+        reason += f": {rejected[-1].where} {rejected[-1].reference} {rejected[-1].rejected}"
+    return reason
 
 
 def _attested_ids(image: ImageAtRest, evidence: Evidence) -> set[str]:
