@@ -230,3 +230,31 @@ def test_every_command_explains_itself(command: str) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Usage: gate {command}")
     assert "Traceback" not in result.stderr
+
+
+TRUST_COMMANDS = (("verify", "IMAGE"), ("promote", "SRC", "DST"), ("fleet", "rescan", "--policy", "p.yaml"))
+
+
+@pytest.mark.parametrize("command", TRUST_COMMANDS, ids=lambda command: command[0])
+def test_trust_flags_are_one_set_checked_the_same_way(command: tuple[str, ...]) -> None:
+    """gate/cli/trust.py declares the flags once; every verifying command takes and checks them alike."""
+    help_text = run_gate(*command[:2] if command[0] == "fleet" else command[:1], "--help").stdout
+    for flag in (
+        "--key",
+        "--certificate-identity-regexp",
+        "--github-repo",
+        "--gitlab-project",
+        "--trusted-root",
+    ):
+        assert flag in help_text
+    both = run_gate(*command, "--github-repo", "acme/app", "--gitlab-project", "acme/app")
+    assert both.returncode == 1
+    assert both.stderr.strip() == "gate: error: give --github-repo or --gitlab-project, not both"
+    neither = run_gate(*command, "--certificate-oidc-issuer", "https://gitlab.com")
+    assert neither.returncode == 1 and "give either --key FILE or a keyless identity" in neither.stderr
+
+
+def test_policy_export_takes_the_trust_flags_except_a_trusted_root() -> None:
+    assert "--trusted-root" not in run_gate("policy", "export", "--help").stdout
+    result = run_gate("policy", "export", "-f", "kyverno", "--images", "r/x", "--key", "/nonexistent.pub")
+    assert result.returncode == 1 and "cannot read /nonexistent.pub" in result.stderr

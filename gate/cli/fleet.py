@@ -12,19 +12,12 @@ import typer
 
 from gate.cli.db import AllowStaleOption, DbOption, MaxAgeOption
 from gate.cli.options import InsecureOption
-from gate.cli.verify import (
-    GithubOption,
-    GitlabOption,
-    IdentityOption,
-    IdentityRegexpOption,
-    IssuerOption,
-    PublicKeyOption,
-    TrustedRootOption,
-)
+from gate.cli.trust import trust_options
 from gate.errors import GateClosed, GateError
 
 if TYPE_CHECKING:
     from gate.fleet import ImageResult, RescanSpec
+    from gate.verify.trust import Trust
 
 fleet_app = typer.Typer(
     name="fleet",
@@ -41,10 +34,12 @@ class FleetFormat(enum.StrEnum):
 
 
 @fleet_app.command("rescan")
+@trust_options()
 def rescan_command(
     policy: Annotated[
         Path, typer.Option("--policy", metavar="FILE", help="The policy to decide each image by (YAML).")
     ],
+    trust: Trust,
     images: Annotated[
         str | None,
         typer.Option("--images", metavar="FILE|-", help="Image references, one a line ('-': stdin)."),
@@ -71,13 +66,6 @@ def rescan_command(
     ] = None,
     max_db_age: MaxAgeOption = "5d",
     allow_stale_db: AllowStaleOption = False,
-    key: PublicKeyOption = None,
-    certificate_identity: IdentityOption = None,
-    certificate_identity_regexp: IdentityRegexpOption = None,
-    certificate_oidc_issuer: IssuerOption = None,
-    github_repo: GithubOption = None,
-    gitlab_project: GitlabOption = None,
-    trusted_root: TrustedRootOption = None,
     cve: Annotated[
         list[str] | None,
         typer.Option(
@@ -116,15 +104,7 @@ def rescan_command(
         policy,
         (db, db_ref, max_db_age, allow_stale_db),
         insecure_registry,
-        dict(
-            keys=key,
-            identity=certificate_identity,
-            identity_regexp=certificate_identity_regexp,
-            issuer=certificate_oidc_issuer,
-            github_repo=github_repo,
-            gitlab_project=gitlab_project,
-            trusted_root=trusted_root,
-        ),
+        trust,
     )
     if (images is None) == (registry is None):
         raise GateError("give the images with --images FILE|- or --registry HOST[/PREFIX] (one of them)")
@@ -154,16 +134,14 @@ def _spec(
     policy: Path,
     database: tuple[Path | None, str | None, str, bool],
     insecure: list[str] | None,
-    trust: dict,
+    trust: Trust,
 ) -> RescanSpec:
     from gate.fleet import RescanSpec, TrustSpec
-    from gate.verify.trust import build_trust
     from gate.vulndb import resolve_db_path
 
     db, db_ref, max_db_age, allow_stale_db = database
     if db is not None and db_ref is not None:
         raise GateError("give --db or --db-ref, not both")
-    built = build_trust(**trust)  # validates the flags here, once, with their messages
     try:
         policy_text = policy.read_bytes()
     except OSError as error:
@@ -173,11 +151,11 @@ def _spec(
     load_policy(policy)  # a bad policy is one error now, not one per worker
     return RescanSpec(
         trust=TrustSpec(
-            keys=tuple(key.pem() for key in built.keys),
-            identity=built.identity,
-            identity_regexp=built.identity_regexp,
-            issuer=built.issuer,
-            trusted_root=str(built.trusted_root) if built.trusted_root else None,
+            keys=tuple(key.pem() for key in trust.keys),
+            identity=trust.identity,
+            identity_regexp=trust.identity_regexp,
+            issuer=trust.issuer,
+            trusted_root=str(trust.trusted_root) if trust.trusted_root else None,
         ),
         policy_name=policy.name,
         policy_text=policy_text,

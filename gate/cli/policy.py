@@ -23,13 +23,8 @@ from gate.cli.options import (
     ReportFormat,
     ReportFormatOption,
 )
+from gate.cli.trust import trust_options
 from gate.cli.verify import (
-    GithubOption,
-    GitlabOption,
-    IdentityOption,
-    IdentityRegexpOption,
-    IssuerOption,
-    PublicKeyOption,
     RequireOption,
     VsaPassedOption,
 )
@@ -39,6 +34,7 @@ if TYPE_CHECKING:
     from gate.pipeline import Judgement, Scan
     from gate.policy import Decision
     from gate.severity import Severity
+    from gate.verify.trust import Trust
 
 policy_app = typer.Typer(
     name="policy",
@@ -309,6 +305,7 @@ ExportFormatOption = Annotated[
 ]
 
 
+@trust_options(trusted_root=False)
 def export_command(
     output_format: ExportFormatOption,
     images: Annotated[
@@ -320,12 +317,7 @@ def export_command(
             "takes) or a glob such as registry/team/* for the Kubernetes policies.",
         ),
     ],
-    key: PublicKeyOption = None,
-    certificate_identity: IdentityOption = None,
-    certificate_identity_regexp: IdentityRegexpOption = None,
-    certificate_oidc_issuer: IssuerOption = None,
-    github_repo: GithubOption = None,
-    gitlab_project: GitlabOption = None,
+    trust: Trust,
     require: RequireOption = None,
     require_vsa_passed: VsaPassedOption = False,
     name: Annotated[str, typer.Option("--name", help="metadata.name of the Kubernetes policy.")] = "gate",
@@ -347,16 +339,7 @@ def export_command(
     """
     from gate.verify.export import ExportRequest, export_policy
     from gate.verify.requirements import parse_required
-    from gate.verify.trust import build_trust
 
-    trust = build_trust(
-        keys=key,
-        identity=certificate_identity,
-        identity_regexp=certificate_identity_regexp,
-        issuer=certificate_oidc_issuer,
-        github_repo=github_repo,
-        gitlab_project=gitlab_project,
-    )
     request = ExportRequest(
         trust=trust,
         images=images,

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gate.cli.db import AllowStaleOption, DbOption
 from gate.cli.db import MaxAgeOption as MaxDbAgeOption
 from gate.cli.options import FormatOption, InsecureOption, OutputFormat, registry_client
+from gate.cli.trust import trust_options
 from gate.cli.verify import (
-    GithubOption,
-    GitlabOption,
-    IdentityOption,
-    IdentityRegexpOption,
-    IssuerOption,
     LayoutKeyOption,
     LayoutOption,
     LinksOption,
@@ -24,13 +20,14 @@ from gate.cli.verify import (
     OfflineOption,
     PolicyDigestOption,
     PolicyOption,
-    PublicKeyOption,
     RequireOption,
-    TrustedRootOption,
     VsaPassedOption,
     verify_options,
 )
 from gate.errors import GateClosed
+
+if TYPE_CHECKING:
+    from gate.verify.trust import Trust
 
 SourceArgument = Annotated[
     str,
@@ -44,16 +41,11 @@ DestinationArgument = Annotated[
 ]
 
 
+@trust_options()
 def promote_command(
     source: SourceArgument,
     destination: DestinationArgument,
-    key: PublicKeyOption = None,
-    certificate_identity: IdentityOption = None,
-    certificate_identity_regexp: IdentityRegexpOption = None,
-    certificate_oidc_issuer: IssuerOption = None,
-    github_repo: GithubOption = None,
-    gitlab_project: GitlabOption = None,
-    trusted_root: TrustedRootOption = None,
+    trust: Trust,
     require: RequireOption = None,
     require_vsa_passed: VsaPassedOption = False,
     policy_digest: PolicyDigestOption = None,
@@ -98,17 +90,7 @@ def promote_command(
     from gate.cli.progress import stage
     from gate.promote import promote
     from gate.signing import load_signer
-    from gate.verify.trust import build_trust
 
-    trust = build_trust(
-        keys=key,
-        identity=certificate_identity,
-        identity_regexp=certificate_identity_regexp,
-        issuer=certificate_oidc_issuer,
-        github_repo=github_repo,
-        gitlab_project=gitlab_project,
-        trusted_root=trusted_root,
-    )
     options = verify_options(
         require,
         require_vsa_passed,

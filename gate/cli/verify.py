@@ -11,53 +11,13 @@ import typer
 from gate.cli.db import AllowStaleOption, DbOption
 from gate.cli.db import MaxAgeOption as MaxDbAgeOption
 from gate.cli.options import FormatOption, ImageArgument, InsecureOption, OutputFormat, registry_client
+from gate.cli.trust import trust_options
 from gate.errors import GateClosed
 
 if TYPE_CHECKING:
     from gate.verify import ExtraCheck, Verification, VerifyOptions
+    from gate.verify.trust import Trust
 
-PublicKeyOption = Annotated[
-    list[Path] | None,
-    typer.Option("--key", help="Trusted public key (PEM); repeatable, any one of them may have signed."),
-]
-IdentityOption = Annotated[
-    str | None,
-    typer.Option("--certificate-identity", help="Keyless: the exact signer (certificate SAN: email or URI)."),
-]
-IdentityRegexpOption = Annotated[
-    str | None,
-    typer.Option(
-        "--certificate-identity-regexp", help="Keyless: a regular expression the signer must match."
-    ),
-]
-IssuerOption = Annotated[
-    str | None,
-    typer.Option("--certificate-oidc-issuer", help="Keyless: the OIDC issuer that vouched for the signer."),
-]
-GithubOption = Annotated[
-    str | None,
-    typer.Option(
-        "--github-repo",
-        metavar="OWNER/REPO",
-        help="Keyless shortcut: signed by a GitHub Actions workflow of OWNER/REPO.",
-    ),
-]
-GitlabOption = Annotated[
-    str | None,
-    typer.Option(
-        "--gitlab-project",
-        metavar="GROUP/PROJECT",
-        help="Keyless shortcut: signed by a gitlab.com CI pipeline of GROUP/PROJECT.",
-    ),
-]
-TrustedRootOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--trusted-root",
-        help="Keyless: sigstore trusted root (or client trust config) of a private instance "
-        "[default: the pinned public-good root].",
-    ),
-]
 RequireOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -110,15 +70,10 @@ OfflineOption = Annotated[
 ]
 
 
+@trust_options()
 def verify_command(
     image: ImageArgument,
-    key: PublicKeyOption = None,
-    certificate_identity: IdentityOption = None,
-    certificate_identity_regexp: IdentityRegexpOption = None,
-    certificate_oidc_issuer: IssuerOption = None,
-    github_repo: GithubOption = None,
-    gitlab_project: GitlabOption = None,
-    trusted_root: TrustedRootOption = None,
+    trust: Trust,
     require: RequireOption = None,
     require_vsa_passed: VsaPassedOption = False,
     policy_digest: PolicyDigestOption = None,
@@ -140,17 +95,7 @@ def verify_command(
     """
     from gate.cli.progress import stage
     from gate.verify import verify_image
-    from gate.verify.trust import build_trust
 
-    trust = build_trust(
-        keys=key,
-        identity=certificate_identity,
-        identity_regexp=certificate_identity_regexp,
-        issuer=certificate_oidc_issuer,
-        github_repo=github_repo,
-        gitlab_project=gitlab_project,
-        trusted_root=trusted_root,
-    )
     options = verify_options(
         require,
         require_vsa_passed,
