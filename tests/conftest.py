@@ -2,6 +2,7 @@
 
 Session-scoped: ``registry`` (anonymous), ``basic_registry`` (htpasswd, user alice),
 ``token_registry`` (token auth; ``.issuer`` is the :class:`~tests.servers.TokenIssuer`).
+``js_tools`` (session): tests/js installed with ``npm ci`` (tests/js_tools.py).
 Function-scoped: ``make_registry()`` for a fresh registry, ``fake_registry``.
 
 A missing ``docker-registry`` binary fails these fixtures: integration tests never skip.
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.debian import Debootstrapped, debootstrap_bookworm
+from tests.js_tools import npm_ci
 from tests.servers import FakeRegistry, RegistryFlavour, RegistryServer, ServerError, running_registry
 
 
@@ -66,6 +68,12 @@ def make_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 def debian_bookworm(tmp_path_factory: pytest.TempPathFactory) -> Debootstrapped:
     """A real Debian 12 minbase root and its one-layer OCI layout, made once per session."""
     return debootstrap_bookworm(tmp_path_factory.mktemp("debootstrap"))
+
+
+@pytest.fixture(scope="session")
+def js_tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/js installed with ``npm ci`` (once per session): its node_modules/ and scripts."""
+    return npm_ci(tmp_path_factory.mktemp("js-tools"))
 
 
 @pytest.fixture

@@ -1,11 +1,24 @@
-"""gitlab-templates/: GitLab's schema accepts them, and the job script does what the reports need.
+"""gitlab-templates/: GitLab's schema accepts them, and gitlab-ci-local runs their jobs end to end.
 
-No GitLab runner exists here (gitlab-ci-local is not used yet), so the job is run the way the shell
-executor runs it: the rendered component's ``script:`` lines in one ``bash -eo pipefail`` with
-the job's ``variables:`` and ``CI_PROJECT_DIR``; gate is pip-installed from this checkout into a
-fresh venv (``GATE_PACKAGE``), the database is the sample's advisory (``GATE_DB_UPDATE=false``)
-and the image is the built-in sample (an OCI layout). Every file ``artifacts:reports`` names must
-then exist: a failing run is when people read them most.
+gitlab-ci-local (npm, pinned in tests/js: 4.73.0, the last release that runs on Node 20; 4.74+
+need Node 22) evaluates the rules, includes, variables, cache and artifacts as GitLab would. Each
+test makes a temporary git repository with a user's ``.gitlab-ci.yml``: the classic include
+(``include: local:`` of gate.gitlab-ci.yml copied into the repository, as ``include: remote:`` or
+``project:`` would bring it) or the CI/CD component, included exactly as the README shows
+(``component: $CI_SERVER_FQDN/your-group/gate/gate@1.0.0``). There is no GitLab server to fetch
+the component from, so the test puts this checkout's templates/gate.yml where gitlab-ci-local
+keeps what it fetched (``.gitlab-ci-local/includes/<host>/<project>/<ref>/templates/``); from
+there gitlab-ci-local interpolates the inputs itself.
+
+Jobs run in shell mode (``--force-shell-executor --shell-isolation``: the templates name a tool
+image, no container engine runs here; each job gets its own build dir of tracked files) with the
+project's CI/CD settings in .gitlab-ci-local-variables.yml: the image is the built-in sample pushed
+to a real registry (docker-registry, htpasswd) at ``$CI_REGISTRY_IMAGE:$CI_COMMIT_SHA``, reached
+with ``CI_REGISTRY_USER``/``CI_REGISTRY_PASSWORD``; the database is the sample's advisory in the
+job cache (``GATE_DB_UPDATE=false``); ``GATE_PACKAGE`` is a wheel built from this checkout, pip-
+installed by the job into one venv the jobs share (the runner's python3), so only the first job
+installs. Pipeline variables (``CI_PIPELINE_SOURCE``, branch, tag) decide which job runs.
+gitlab-ci-local missing fails the tests with how to install it; they never skip.
 """
 
 from __future__ import annotations
@@ -15,20 +28,40 @@ import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
-from gate.sample import ADVISORIES
+from gate.image import RegistryClient
+from gate.image.credentials import Credentials
+from gate.image.reference import parse_registry_reference
+from gate.sample import ADVISORIES, build_sample
+from gate.vulndb import import_paths
 from tests.github_runner import clean_env
+from tests.js_tools import INSTALL_HINT
+from tests.servers import RegistryServer
+from tests.test_cli import run_gate
+from tests.test_sign import COSIGN_KEY, KEY_ENV
 
 ROOT = Path(__file__).parent.parent
 COMPONENT = ROOT / "gitlab-templates" / "templates" / "gate.yml"
 CLASSIC = ROOT / "gitlab-templates" / "gate.gitlab-ci.yml"
 EXAMPLE = ROOT / "examples" / "gitlab-ci.yml"
 BIN = Path(sys.executable).parent
+SCHEMAS = Path(__file__).parent / "fixtures" / "schemas" / "gitlab-security-reports"
+SERVER = "gitlab.example.com"
+COMPONENT_PROJECT = "your-group/gate"  # the README's component include points here
+COMPONENT_VERSION = "1.0.0"
+REPORTS = (
+    "gl-container-scanning-report.json", "sbom.cdx.json", "sbom.spdx.json", "junit.xml", "gate.sarif",
+    "summary.md", "report.html", "decision.json",
+)  # fmt: skip
 
 pytestmark = [pytest.mark.timeout(900)]
 
@@ -94,56 +127,295 @@ def test_jobs_run_where_the_issue_says() -> None:
     assert example["gate-keyless"]["id_tokens"] == {"SIGSTORE_ID_TOKEN": {"aud": "sigstore"}}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """A project dir with the sample image, a venv on PATH (python3 → pip installs there), the DB."""
-    project = tmp_path_factory.mktemp("project")
-    subprocess.run(
-        [sys.executable, "-m", "gate.sample", str(project / "sample")], check=True, capture_output=True
+def gitlab_ci_local(js_tools: Path) -> Path:
+    """The pinned gitlab-ci-local (tests/js); its absence fails the test with how to install it."""
+    binary = js_tools / "node_modules" / ".bin" / "gitlab-ci-local"
+    if not binary.is_file():
+        pytest.fail(
+            f"gitlab-ci-local is missing from tests/js: pin it there, then {INSTALL_HINT}", pytrace=False
+        )
+    if shutil.which("rsync") is None:  # gitlab-ci-local copies builds, caches and artifacts with it
+        pytest.fail("rsync is not installed (apt-get install rsync); gitlab-ci-local needs it", pytrace=False)
+    return binary
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """A kind of pipeline: the variables GitLab would set, the branch checked out, the job it runs."""
+
+    branch: str
+    job: str | None
+    variables: tuple[str, ...] = ()
+    unset: tuple[str, ...] = ()
+
+
+MERGE_REQUEST = Jobs(
+    "feature",
+    "gate-scan",
+    ("CI_PIPELINE_SOURCE=merge_request_event", "CI_MERGE_REQUEST_IID=7"),
+    ("CI_COMMIT_BRANCH",),
+)
+DEFAULT_BRANCH = Jobs("main", "gate")
+TAG = Jobs("main", "gate", ("CI_COMMIT_TAG=v1.0.0", "CI_COMMIT_REF_NAME=v1.0.0"), ("CI_COMMIT_BRANCH",))
+FEATURE_PUSH = Jobs("feature", None)
+
+
+def classic_include(policy: str) -> str:
+    """A user's .gitlab-ci.yml with the classic include, as `include: remote/project` brings it."""
+    return (
+        "include:\n  - local: gate.gitlab-ci.yml\n"
+        f"variables:\n  GATE_PACKAGE: $GATE_WHEEL\n  GATE_POLICY: {policy}\n"
     )
-    shutil.copy(ROOT / "policies" / "strict.yaml", project / "strict.yaml")
-    shutil.copy(ROOT / "gate" / "sample" / "policy.yaml", project / "sample-policy.yaml")
-    venv = tmp_path_factory.mktemp("tool-image") / "venv"
-    subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
-    env = clean_env() | {"PATH": f"{venv}/bin:{clean_env()['PATH']}"}
-    database = project / ".gate-cache" / "vulndb.sqlite"
-    database.parent.mkdir()
-    imported = subprocess.run(
-        [str(BIN / "gate"), "db", "import", "--db", str(database), str(ADVISORIES)],
+
+
+def component_include(policy: str) -> str:
+    """A user's .gitlab-ci.yml with the CI/CD component, exactly the README's include line."""
+    return (
+        f"include:\n  - component: $CI_SERVER_FQDN/{COMPONENT_PROJECT}/gate@{COMPONENT_VERSION}\n"
+        f"    inputs:\n      policy: {policy}\n      gate-package: $GATE_WHEEL\n"
+    )
+
+
+@dataclass
+class Project:
+    """A temporary git repository as gitlab-ci-local needs one, plus what a GitLab project has."""
+
+    repo: Path
+    image: str  # $CI_REGISTRY_IMAGE:$CI_COMMIT_SHA, the template's default GATE_IMAGE
+
+    def artifacts(self, job: str) -> Path:
+        return self.repo / ".gitlab-ci-local" / "artifacts" / job
+
+    def dotenv(self, job: str) -> dict[str, str]:
+        text = (self.artifacts(job) / ".gitlab-ci-reports" / "dotenv" / "gate.env").read_text()
+        return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ("-c", "user.name=gate tests", "-c", "user.email=tests@gate.invalid")
+    done = subprocess.run(["git", *identity, *args], cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def setting(
+    basic_registry: RegistryServer, js_tools: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """What every project shares: the registry, the DB, the key, a wheel of this checkout, a venv."""
+    work = tmp_path_factory.mktemp("gitlab")
+    database = work / "vulndb.sqlite"
+    import_paths(database, [ADVISORIES])
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(work / "wheel"), str(ROOT)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    assert imported.returncode == 0, imported.stderr
-    return project, env
+    assert built.returncode == 0, built.stderr
+    [wheel] = (work / "wheel").glob("gate-*.whl")
+    # the runner's python3: one venv for every job, so only the first job's pip install does work
+    subprocess.run(["python3", "-m", "venv", str(work / "venv")], check=True)
+    (work / "home").mkdir()  # the jobs' HOME: a runner account's, without this machine's ~/.bashrc
+    env = clean_env() | {"PATH": f"{work / 'venv' / 'bin'}:{clean_env()['PATH']}", "HOME": str(work / "home")}
+    env["PIP_CACHE_DIR"] = str(Path.home() / ".cache" / "pip")  # pip's cache is shared with this machine
+    return {
+        "binary": gitlab_ci_local(js_tools),
+        "registry": basic_registry,
+        "database": database,
+        "wheel": wheel,
+        "env": env,
+        "home": work / "home",
+    }
 
 
-def run_job(project: Path, env: dict[str, str], job: str, policy: str) -> subprocess.CompletedProcess[str]:
-    jobs = render({"gate-package": str(ROOT), "image": "oci:sample:demo", "policy": policy})
-    variables = jobs[".gate-base"]["variables"] | jobs[job].get("variables", {})
-    job_env = env | {"CI_PROJECT_DIR": str(project), "GITLAB_CI": "true", "CI": "true"}
-    job_env |= {name: value.replace("$CI_PROJECT_DIR", str(project)) for name, value in variables.items()}
-    job_env |= {"GATE_DB_UPDATE": "false", "GATE_OFFLINE": "1"}
-    script = "\n".join(jobs[".gate-base"]["script"])
+def make_project(setting: dict[str, Any], root: Path, gitlab_ci: str, jobs: Jobs) -> Project:
+    """The repository, its image pushed to the registry by commit SHA, the DB in the job cache."""
+    repo = root / "repo"
+    repo.mkdir(parents=True)
+    git(repo, "init", "--quiet", "--initial-branch", "main")
+    git(repo, "remote", "add", "origin", f"https://{SERVER}/acme/{root.name}.git")
+    (repo / ".gitlab-ci.yml").write_text(gitlab_ci)
+    shutil.copy(CLASSIC, repo / "gate.gitlab-ci.yml")
+    (repo / "policies").mkdir()
+    shutil.copy(ROOT / "policies" / "strict.yaml", repo / "policies" / "strict.yaml")
+    shutil.copy(ROOT / "gate" / "sample" / "policy.yaml", repo / "policies" / "sample.yaml")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--message", "app")
+    git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+    if jobs.branch != "main":
+        git(repo, "checkout", "--quiet", "-b", jobs.branch)
+    sha = git(repo, "rev-parse", "HEAD")
+
+    # what GitLab would hold: the component project's release in gitlab-ci-local's include cache
+    # (no GitLab server here to fetch it from), last pipeline's vulnerability DB in the job cache
+    state = repo / ".gitlab-ci-local"
+    component = state / "includes" / SERVER / COMPONENT_PROJECT / COMPONENT_VERSION / "templates" / "gate.yml"
+    component.parent.mkdir(parents=True)
+    shutil.copy(COMPONENT, component)
+    cached = state / "cache" / "gate-vulndb" / ".gate-cache" / "vulndb.sqlite"
+    cached.parent.mkdir(parents=True)
+    shutil.copy(setting["database"], cached)
+
+    registry: RegistryServer = setting["registry"]
+    assert registry.username and registry.password
+    repository = f"{registry.host}/acme/{root.name}"
+    client = RegistryClient(
+        credentials={registry.host: Credentials(registry.username, registry.password, "test")}
+    )
+    build_sample().push(client.repository(parse_registry_reference(f"{repository}:{sha}")), tag=sha)
+    # the project's CI/CD settings; GATE_KEY_FILE, a path, becomes a file variable
+    variables = {
+        "CI_REGISTRY": registry.host,
+        "CI_REGISTRY_IMAGE": repository,
+        "CI_REGISTRY_USER": registry.username,
+        "CI_REGISTRY_PASSWORD": registry.password,
+        "GATE_KEY_FILE": COSIGN_KEY,
+        "GATE_PASSWORD": KEY_ENV["GATE_PASSWORD"],
+        "GATE_DB_UPDATE": "false",  # offline: the cached DB holds the sample's advisory
+        "GATE_OFFLINE": "1",
+    }
+    (repo / ".gitlab-ci-local-variables.yml").write_text(yaml.safe_dump(variables))
+    return Project(repo, f"{repository}:{sha}")
+
+
+def gitlab_ci_local_command(setting: dict[str, Any], project: Project, jobs: Jobs, *extra: str) -> list[str]:
+    command = [
+        str(setting["binary"]),
+        "--home",
+        str(setting["home"]),
+        "--no-color",
+    ]
+    # GitLab sets these; here the test does (the local registry, the kind of pipeline), on purpose
+    overridden = [
+        "CI_REGISTRY",
+        "CI_REGISTRY_IMAGE",
+        *(variable.split("=")[0] for variable in jobs.variables),
+    ]
+    command.append(f"--ignore-predefined-vars={','.join(overridden)}")
+    # a pipeline variable (a path in the variables file would become a file variable's copy)
+    command.append(f"--variable=GATE_WHEEL={setting['wheel']}")
+    command += [f"--variable={variable}" for variable in jobs.variables]
+    command += [f"--unset-variable={variable}" for variable in jobs.unset]
+    return [*command, *extra]
+
+
+def listed_jobs(setting: dict[str, Any], project: Project, jobs: Jobs) -> set[str]:
+    """The jobs gitlab-ci-local's own rule evaluation puts in this pipeline."""
+    command = gitlab_ci_local_command(setting, project, jobs, "--list-json")
+    listed = subprocess.run(
+        command,
+        cwd=project.repo,
+        env=setting["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    return {job["name"] for job in json.loads(listed.stdout) if job["when"] != "never"}
+
+
+def run_pipeline(setting: dict[str, Any], project: Project, jobs: Jobs) -> subprocess.CompletedProcess[str]:
+    """Every job the rules pick, in shell mode: each in its own build dir (tracked files only)."""
+    assert jobs.job
+    # gitlab-ci-local 4.73.0 keeps CI_PROJECT_DIR at /builds/<project> for a job that names an image,
+    # even under --force-shell-executor; the job really runs in its build dir, so say so
+    build_dir = project.repo / ".gitlab-ci-local" / "builds" / jobs.job
+    shell = ("--force-shell-executor", "--shell-isolation", f"--variable=CI_PROJECT_DIR={build_dir}")
+    command = gitlab_ci_local_command(setting, project, jobs, *shell)
     return subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", script], cwd=project, env=job_env, capture_output=True, text=True,
-        timeout=800, check=False,
-    )  # fmt: skip
+        command,
+        cwd=project.repo,
+        env=setting["env"],
+        capture_output=True,
+        text=True,
+        timeout=800,
+        check=False,
+    )
 
 
-def test_the_scan_job_writes_every_report_on_a_closed_gate(project: tuple[Path, dict[str, str]]) -> None:
-    directory, env = project
-    closed = run_job(directory, env, "gate-scan", "strict.yaml")
-    assert closed.returncode == 2, closed.stdout + closed.stderr  # the job fails: the gate closed
-    for name in ("gl-container-scanning-report.json", "sbom.cdx.json", "junit.xml", "gate.env", "gate.sarif"):
+def ran(project: Project) -> set[str]:
+    return {log.stem for log in (project.repo / ".gitlab-ci-local" / "output").glob("*.log")}
+
+
+@pytest.mark.parametrize("include", [classic_include, component_include])
+def test_rules_pick_the_scan_job_for_merge_requests_and_the_gate_job_for_the_default_branch(
+    setting: dict[str, Any], tmp_path: Path, include: Callable[[str], str]
+) -> None:
+    for index, jobs in enumerate((MERGE_REQUEST, DEFAULT_BRANCH, TAG, FEATURE_PUSH)):
+        project = make_project(setting, tmp_path / f"rules{index}", include("policies/strict.yaml"), jobs)
+        assert listed_jobs(setting, project, jobs) == ({jobs.job} if jobs.job else set()), jobs
+
+
+def validate_reports(project: Project, job: str, *, blocked: bool) -> None:
+    """Every report the template names, and the GitLab and JUnit ones valid."""
+    directory = project.artifacts(job)
+    for name in REPORTS:
         assert (directory / name).is_file(), name
-    assert "GATE_VERDICT=fail" in (directory / "gate.env").read_text()
+    schema = json.loads((SCHEMAS / "container-scanning-report-format.json").read_text())
     report = json.loads((directory / "gl-container-scanning-report.json").read_text())
-    assert report["scan"]["type"] == "container_scanning" and report["vulnerabilities"]
-    assert "<failure" in (directory / "junit.xml").read_text()
+    jsonschema.validate(report, schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    assert report["scan"]["type"] == "container_scanning"
+    assert {v["identifiers"][0]["value"] for v in report["vulnerabilities"]} >= {"PYSEC-2023-62"}
+    assert all(
+        v["location"]["image"].startswith(project.image.rsplit(":", 1)[0]) for v in report["vulnerabilities"]
+    )
+    junit = ET.parse(directory / "junit.xml").getroot()  # noqa: S314 - gate's own output
+    failures = [case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None]
+    assert int(junit.get("tests", "0")) >= 1 and bool(failures) == blocked, failures
 
-    passed = run_job(directory, env, "gate-scan", "sample-policy.yaml")
-    assert passed.returncode == 0, passed.stdout + passed.stderr
-    dotenv = (directory / "gate.env").read_text()
-    assert "GATE_VERDICT=pass" in dotenv and "GATE_SIGNED=false" in dotenv  # MR pipelines never sign
+
+def verify(setting: dict[str, Any], project: Project) -> subprocess.CompletedProcess[str]:
+    registry: RegistryServer = setting["registry"]
+    assert registry.username and registry.password
+    ci = {"CI_REGISTRY": registry.host, "CI_REGISTRY_USER": registry.username}
+    ci |= {"CI_REGISTRY_PASSWORD": registry.password}
+    public_key = str(Path(COSIGN_KEY).with_suffix(".pub"))
+    return run_gate(
+        "verify", project.image, "--key", public_key, "--require", "sbom,vuln,provenance,vsa", env=ci
+    )
+
+
+def test_a_merge_request_pipeline_scans_without_signing(setting: dict[str, Any], tmp_path: Path) -> None:
+    """The classic include; a closed gate fails the job and still leaves every report."""
+    include = classic_include
+    closed = make_project(setting, tmp_path / "closed", include("policies/strict.yaml"), MERGE_REQUEST)
+    pipeline = run_pipeline(setting, closed, MERGE_REQUEST)
+    assert pipeline.returncode != 0, pipeline.stdout  # the gate closed: the job, and so the pipeline, fail
+    assert ran(closed) == {"gate-scan"}
+    validate_reports(closed, "gate-scan", blocked=True)  # reports appear on a failing job
+    assert closed.dotenv("gate-scan")["GATE_VERDICT"] == "fail"
+
+    passed = make_project(setting, tmp_path / "passed", include("policies/sample.yaml"), MERGE_REQUEST)
+    pipeline = run_pipeline(setting, passed, MERGE_REQUEST)
+    assert pipeline.returncode == 0, pipeline.stdout + pipeline.stderr
+    assert ran(passed) == {"gate-scan"}
+    validate_reports(passed, "gate-scan", blocked=False)
+    dotenv = passed.dotenv("gate-scan")
+    assert dotenv["GATE_VERDICT"] == "pass" and dotenv["GATE_SIGNED"] == "false"  # MR pipelines never sign
+    assert verify(setting, passed).returncode != 0  # nothing in the registry to verify
+
+
+def test_a_default_branch_pipeline_signs_only_when_the_policy_passes(
+    setting: dict[str, Any], tmp_path: Path
+) -> None:
+    """The CI/CD component, included as the README shows; signed with the key file variable."""
+    include = component_include
+    closed = make_project(setting, tmp_path / "closed", include("policies/strict.yaml"), DEFAULT_BRANCH)
+    pipeline = run_pipeline(setting, closed, DEFAULT_BRANCH)
+    assert pipeline.returncode != 0, pipeline.stdout
+    assert ran(closed) == {"gate"}
+    validate_reports(closed, "gate", blocked=True)
+    assert closed.dotenv("gate")["GATE_SIGNED"] == "false"
+    assert verify(setting, closed).returncode != 0
+
+    passed = make_project(setting, tmp_path / "passed", include("policies/sample.yaml"), DEFAULT_BRANCH)
+    pipeline = run_pipeline(setting, passed, DEFAULT_BRANCH)
+    assert pipeline.returncode == 0, pipeline.stdout + pipeline.stderr
+    assert ran(passed) == {"gate"}
+    validate_reports(passed, "gate", blocked=False)
+    assert passed.dotenv("gate")["GATE_SIGNED"] == "true"
+    verified = verify(setting, passed)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_readme_shows_the_gitlab_example() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,30 +23,14 @@ from gate.sign.dsse import IN_TOTO_PAYLOAD_TYPE
 from gate.sign.keyless import sign_dsse_keyless
 from tests.sigstore_stack import OIDC_ISSUER, SigstoreStack
 
-JS = Path(__file__).parent / "js"
 CONFORMANCE = Path(__file__).parent / "fixtures" / "sigstore" / "conformance" / "bundle-verify"
 WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
 
 
 @pytest.fixture(scope="module")
-def sigstore_js(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/js installed into a temporary directory (node_modules never lands in the repo)."""
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        pytest.fail("node and npm are required for the @sigstore/verify interop tests", pytrace=False)
-    work = tmp_path_factory.mktemp("sigstore-js")
-    for name in ("package.json", "package-lock.json", "verify.mjs"):
-        shutil.copy(JS / name, work / name)
-    result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"npm ci failed: {result.stderr[-2000:]}", pytrace=False)
-    return work
+def sigstore_js(js_tools: Path) -> Path:
+    """tests/js installed (tests/js_tools.py): verify.mjs beside its node_modules."""
+    return js_tools
 
 
 def npm_verify(work: Path, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
