@@ -5,10 +5,11 @@ need Node 22) evaluates the rules, includes, variables, cache and artifacts as G
 test makes a temporary git repository with a user's ``.gitlab-ci.yml``: the classic include
 (``include: local:`` of gate.gitlab-ci.yml copied into the repository, as ``include: remote:`` or
 ``project:`` would bring it) or the CI/CD component, included exactly as the README shows
-(``component: $CI_SERVER_FQDN/your-group/gate/gate@1.0.0``). There is no GitLab server to fetch
-the component from, so the test puts this checkout's templates/gate.yml where gitlab-ci-local
-keeps what it fetched (``.gitlab-ci-local/includes/<host>/<project>/<ref>/templates/``); from
-there gitlab-ci-local interpolates the inputs itself.
+(``component: $CI_SERVER_FQDN/your-group/gate/gate@1.0.0``). The "GitLab server" is the git side
+of one (tests/git_server.py: ``git http-backend`` over HTTP on 127.0.0.1, the repositories'
+origin): it serves the component project laid out as docs/ci.md says to publish it (the
+templates at the top level, tag 1.0.0); gitlab-ci-local clones the component from it and
+interpolates the inputs itself. No catalog, no GitLab API: only the git fetch is real.
 
 Jobs run in shell mode (``--force-shell-executor --shell-isolation``: the templates name a tool
 image, no container engine runs here; each job gets its own build dir of tracked files) with the
@@ -29,7 +30,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from gate.image.credentials import Credentials
 from gate.image.reference import parse_registry_reference
 from gate.sample import ADVISORIES, build_sample
 from gate.vulndb import import_paths
+from tests.git_server import git_http_server
 from tests.github_runner import clean_env
 from tests.js_tools import INSTALL_HINT
 from tests.servers import RegistryServer
@@ -55,7 +57,6 @@ CLASSIC = ROOT / "gitlab-templates" / "gate.gitlab-ci.yml"
 EXAMPLE = ROOT / "examples" / "gitlab-ci.yml"
 BIN = Path(sys.executable).parent
 SCHEMAS = Path(__file__).parent / "fixtures" / "schemas" / "gitlab-security-reports"
-SERVER = "gitlab.example.com"
 COMPONENT_PROJECT = "your-group/gate"  # the README's component include points here
 COMPONENT_VERSION = "1.0.0"
 REPORTS = (
@@ -198,10 +199,31 @@ def git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def gitlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The git side of a GitLab server: the component project published as docs/ci.md says
+    (gitlab-templates/templates/ at the top level, release tag 1.0.0), served over smart HTTP."""
+    root = tmp_path_factory.mktemp("git-server")
+    source = root / "source"
+    shutil.copytree(ROOT / "gitlab-templates" / "templates", source / "templates")
+    git(source, "init", "--quiet", "--initial-branch", "main")
+    git(source, "add", "--all")
+    git(source, "commit", "--quiet", "--message", "gate CI/CD component")
+    git(source, "tag", COMPONENT_VERSION)
+    bare = root / "served" / f"{COMPONENT_PROJECT}.git"
+    git(root, "clone", "--quiet", "--bare", str(source), str(bare))
+    git(bare, "config", "uploadpack.allowFilter", "true")  # gitlab-ci-local clones with --filter
+    with git_http_server(root / "served") as host:
+        yield host
+
+
+@pytest.fixture(scope="module")
 def setting(
-    basic_registry: RegistryServer, js_tools: Path, tmp_path_factory: pytest.TempPathFactory
+    basic_registry: RegistryServer,
+    gitlab_server: str,
+    js_tools: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
-    """What every project shares: the registry, the DB, the key, a wheel of this checkout, a venv."""
+    """What every project shares: the servers, the DB, a wheel of this checkout, a venv."""
     work = tmp_path_factory.mktemp("gitlab")
     database = work / "vulndb.sqlite"
     import_paths(database, [ADVISORIES])
@@ -219,6 +241,7 @@ def setting(
     return {
         "binary": gitlab_ci_local(js_tools),
         "registry": basic_registry,
+        "gitlab": gitlab_server,
         "database": database,
         "wheel": wheel,
         "env": env,
@@ -231,7 +254,7 @@ def make_project(setting: dict[str, Any], root: Path, gitlab_ci: str, jobs: Jobs
     repo = root / "repo"
     repo.mkdir(parents=True)
     git(repo, "init", "--quiet", "--initial-branch", "main")
-    git(repo, "remote", "add", "origin", f"https://{SERVER}/acme/{root.name}.git")
+    git(repo, "remote", "add", "origin", f"http://{setting['gitlab']}/acme/{root.name}.git")
     (repo / ".gitlab-ci.yml").write_text(gitlab_ci)
     shutil.copy(CLASSIC, repo / "gate.gitlab-ci.yml")
     (repo / "policies").mkdir()
@@ -245,13 +268,8 @@ def make_project(setting: dict[str, Any], root: Path, gitlab_ci: str, jobs: Jobs
         git(repo, "checkout", "--quiet", "-b", jobs.branch)
     sha = git(repo, "rev-parse", "HEAD")
 
-    # what GitLab would hold: the component project's release in gitlab-ci-local's include cache
-    # (no GitLab server here to fetch it from), last pipeline's vulnerability DB in the job cache
-    state = repo / ".gitlab-ci-local"
-    component = state / "includes" / SERVER / COMPONENT_PROJECT / COMPONENT_VERSION / "templates" / "gate.yml"
-    component.parent.mkdir(parents=True)
-    shutil.copy(COMPONENT, component)
-    cached = state / "cache" / "gate-vulndb" / ".gate-cache" / "vulndb.sqlite"
+    # what the last pipeline left in the job cache: the vulnerability DB
+    cached = repo / ".gitlab-ci-local" / "cache" / "gate-vulndb" / ".gate-cache" / "vulndb.sqlite"
     cached.parent.mkdir(parents=True)
     shutil.copy(setting["database"], cached)
 
@@ -403,6 +421,8 @@ def test_a_default_branch_pipeline_signs_only_when_the_policy_passes(
     closed = make_project(setting, tmp_path / "closed", include("policies/strict.yaml"), DEFAULT_BRANCH)
     pipeline = run_pipeline(setting, closed, DEFAULT_BRANCH)
     assert pipeline.returncode != 0, pipeline.stdout
+    # fetched from the git server, not found lying around
+    assert f"downloaded {COMPONENT_PROJECT} {COMPONENT_VERSION} templates/gate" in pipeline.stderr
     assert ran(closed) == {"gate"}
     validate_reports(closed, "gate", blocked=True)
     assert closed.dotenv("gate")["GATE_SIGNED"] == "false"
