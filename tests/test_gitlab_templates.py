@@ -364,6 +364,17 @@ def test_rules_pick_the_scan_job_for_merge_requests_and_the_gate_job_for_the_def
         assert listed_jobs(setting, project, jobs) == ({jobs.job} if jobs.job else set()), jobs
 
 
+def test_the_readme_example_runs_the_keyless_job_on_the_default_branch(
+    setting: dict[str, Any], tmp_path: Path
+) -> None:
+    """examples/gitlab-ci.yml as it stands (the README's copy): its component include resolves and
+    its rules pick `gate-scan` for merge requests and its own `gate-keyless` job, never `gate`."""
+    expected = {MERGE_REQUEST: {"gate-scan"}, DEFAULT_BRANCH: {"gate-keyless"}, TAG: {"gate-keyless"}}
+    for index, (jobs, names) in enumerate(expected.items()):
+        project = make_project(setting, tmp_path / f"example{index}", EXAMPLE.read_text(), jobs)
+        assert listed_jobs(setting, project, jobs) == names, jobs
+
+
 def validate_reports(project: Project, job: str, *, blocked: bool) -> None:
     """Every report the template names, and the GitLab and JUnit ones valid."""
     directory = project.artifacts(job)
