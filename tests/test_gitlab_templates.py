@@ -280,13 +280,12 @@ def make_project(setting: dict[str, Any], root: Path, gitlab_ci: str, jobs: Jobs
         credentials={registry.host: Credentials(registry.username, registry.password, "test")}
     )
     build_sample().push(client.repository(parse_registry_reference(f"{repository}:{sha}")), tag=sha)
-    # the project's CI/CD settings; GATE_KEY_FILE, a path, becomes a file variable
+    # the project's CI/CD settings
     variables = {
         "CI_REGISTRY": registry.host,
         "CI_REGISTRY_IMAGE": repository,
         "CI_REGISTRY_USER": registry.username,
         "CI_REGISTRY_PASSWORD": registry.password,
-        "GATE_KEY_FILE": COSIGN_KEY,
         "GATE_PASSWORD": KEY_ENV["GATE_PASSWORD"],
         "GATE_DB_UPDATE": "false",  # offline: the cached DB holds the sample's advisory
         "GATE_OFFLINE": "1",
@@ -309,8 +308,9 @@ def gitlab_ci_local_command(setting: dict[str, Any], project: Project, jobs: Job
         *(variable.split("=")[0] for variable in jobs.variables),
     ]
     command.append(f"--ignore-predefined-vars={','.join(overridden)}")
-    # a pipeline variable (a path in the variables file would become a file variable's copy)
-    command.append(f"--variable=GATE_WHEEL={setting['wheel']}")
+    # paths as plain variables: in the variables file a path becomes a file variable, which
+    # gitlab-ci-local copies to /tmp for every job, even when only listing them, and leaves there
+    command += [f"--variable=GATE_WHEEL={setting['wheel']}", f"--variable=GATE_KEY_FILE={COSIGN_KEY}"]
     command += [f"--variable={variable}" for variable in jobs.variables]
     command += [f"--unset-variable={variable}" for variable in jobs.unset]
     return [*command, *extra]
@@ -427,7 +427,7 @@ def test_a_merge_request_pipeline_scans_without_signing(setting: dict[str, Any],
 def test_a_default_branch_pipeline_signs_only_when_the_policy_passes(
     setting: dict[str, Any], tmp_path: Path
 ) -> None:
-    """The CI/CD component, included as the README shows; signed with the key file variable."""
+    """The CI/CD component, included as the README shows; signed with the key in GATE_KEY_FILE."""
     include = component_include
     closed = make_project(setting, tmp_path / "closed", include("policies/strict.yaml"), DEFAULT_BRANCH)
     pipeline = run_pipeline(setting, closed, DEFAULT_BRANCH)
