@@ -318,16 +318,7 @@ def gitlab_ci_local_command(setting: dict[str, Any], project: Project, jobs: Job
 
 def listed_jobs(setting: dict[str, Any], project: Project, jobs: Jobs) -> set[str]:
     """The jobs gitlab-ci-local's own rule evaluation puts in this pipeline."""
-    command = gitlab_ci_local_command(setting, project, jobs, "--list-json")
-    listed = subprocess.run(
-        command,
-        cwd=project.repo,
-        env=setting["env"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    listed = run_gitlab_ci_local(setting, project, jobs, "--list-json", timeout=120)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     return {job["name"] for job in json.loads(listed.stdout) if job["when"] != "never"}
 
@@ -339,14 +330,20 @@ def run_pipeline(setting: dict[str, Any], project: Project, jobs: Jobs) -> subpr
     # even under --force-shell-executor; the job really runs in its build dir, so say so
     build_dir = project.repo / ".gitlab-ci-local" / "builds" / jobs.job
     shell = ("--force-shell-executor", "--shell-isolation", f"--variable=CI_PROJECT_DIR={build_dir}")
-    command = gitlab_ci_local_command(setting, project, jobs, *shell)
+    return run_gitlab_ci_local(setting, project, jobs, *shell, timeout=800)
+
+
+def run_gitlab_ci_local(
+    setting: dict[str, Any], project: Project, jobs: Jobs, *extra: str, timeout: int
+) -> subprocess.CompletedProcess[str]:
+    command = gitlab_ci_local_command(setting, project, jobs, *extra)
     return subprocess.run(
         command,
         cwd=project.repo,
         env=setting["env"],
         capture_output=True,
         text=True,
-        timeout=800,
+        timeout=timeout,
         check=False,
     )
 
